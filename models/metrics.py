@@ -37,12 +37,14 @@ class PCA:
 
 
 def fit_pca(x: torch.Tensor, k: int) -> PCA:
-    """PCA with k components from the singular vectors of the centred data (float64)."""
+    """PCA with k components: the top eigenvectors of the sample covariance (float64)."""
     x64 = x.double()
     mean = x64.mean(0)
-    _, s, vt = torch.linalg.svd(x64 - mean, full_matrices=False)
-    k = min(k, vt.shape[0])
-    return PCA(mean.float(), vt[:k].float(), (s[:k] ** 2 / (len(x) - 1)).float())
+    xc = x64 - mean
+    var, vecs = torch.linalg.eigh(xc.T @ xc / (len(x) - 1))  # ascending eigenvalues
+    k = min(k, len(var))
+    order = torch.argsort(var, descending=True)[:k]
+    return PCA(mean.float(), vecs[:, order].T.contiguous().float(), var[order].float())
 
 
 def pca_recon_error(x_train: torch.Tensor, x_test: torch.Tensor, k: int) -> float:

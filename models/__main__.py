@@ -1,0 +1,260 @@
+"""Command line for Latent Lab's models: ``python -m models --help``.
+
+    python -m models train vae --dataset digits --latent-dim 20 --epochs 30 --json
+    python -m models sample gan --dataset ring8 --n 1000 --out samples.npy
+    python -m models datasets | priors
+    python -m models prewarm            # every page's default run, before a lecture
+    python -m models cache list | size | clear
+
+Bad arguments print one line and exit with code 2; a failed run exits with code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import fields, replace
+
+import numpy as np
+import torch
+
+from . import datasets
+from .priors import PRIORS, PriorConfig, PriorMismatch
+from .train import CONFIGS, ConfigError, Diverged, GANConfig, generate, validate
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2, no usage dump
+        raise UsageError(message)
+
+
+# (flag, config field, type, help): one table for every model option.
+MODEL_OPTIONS = [
+    ("--dataset", "dataset", str, "data set name (see `python -m models datasets`)"),
+    ("--latent-dim", "latent_dim", int, "latent dimension (noise dimension for a GAN)"),
+    ("--hidden", "hidden", int, "hidden width (autoencoder, VAE)"),
+    ("--epochs", "epochs", int, "training epochs (autoencoder, VAE)"),
+    ("--steps", "steps", int, "generator steps (GAN)"),
+    ("--lr", "lr", float, "learning rate (autoencoder, VAE)"),
+    ("--g-lr", "g_lr", float, "generator learning rate (GAN)"),
+    ("--d-lr", "d_lr", float, "discriminator learning rate (GAN)"),
+    ("--d-steps", "d_steps", int, "discriminator steps per generator step (GAN)"),
+    ("--g-hidden", "g_hidden", int, "generator width (GAN)"),
+    ("--d-hidden", "d_hidden", int, "discriminator width (GAN)"),
+    ("--g-depth", "g_depth", int, "generator hidden layers (GAN)"),
+    ("--d-depth", "d_depth", int, "discriminator hidden layers (GAN)"),
+    ("--loss", "loss", str, "GAN loss: ns, minimax, lsgan, wgan-gp"),
+    ("--beta", "beta", float, "weight of the KL term (VAE)"),
+    ("--batch-size", "batch_size", int, "batch size"),
+    ("--optimizer", "optimizer", str, "adam or sgd (autoencoder, VAE)"),
+    ("--seed", "seed", int, "random seed"),
+]
+PRIOR_OPTIONS = [
+    ("--prior", "name", str, "prior name (see `python -m models priors`)"),
+    ("--prior-components", "components", int, "mixture prior: number of components"),
+    ("--prior-spread", "spread", float, "mixture prior: distance of the means from 0"),
+    ("--prior-scale", "component_scale", float, "mixture prior: std of each component"),
+    ("--prior-df", "df", float, "Student-t prior: degrees of freedom"),
+]
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind", choices=sorted(CONFIGS), help="model kind")
+    for flag, dest, typ, help_ in MODEL_OPTIONS + PRIOR_OPTIONS:
+        p.add_argument(flag, dest=f"opt_{dest}" if (flag, dest, typ, help_) in MODEL_OPTIONS
+                       else f"prior_{dest}", type=typ, default=None, help=help_)
+    p.add_argument("--linear", action="store_true", default=None,
+                   help="linear autoencoder (no nonlinearity; compare with PCA)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+
+
+def config_from_args(args) -> object:
+    cls = CONFIGS[args.kind]
+    names = {f.name for f in fields(cls) if f.init}
+    if cls is GANConfig:
+        names.add("latent_dim")
+    values = {}
+    for flag, dest, _, _ in MODEL_OPTIONS:
+        v = getattr(args, f"opt_{dest}")
+        if v is None:
+            continue
+        if dest not in names:
+            raise UsageError(f"{flag} does not apply to a {args.kind} model")
+        values["noise_dim" if (cls is GANConfig and dest == "latent_dim") else dest] = v
+    if args.linear:
+        if args.kind != "ae":
+            raise UsageError("--linear applies only to the autoencoder (ae)")
+        values["linear"] = True
+    prior_values = {d: getattr(args, f"prior_{d}") for _, d, _, _ in PRIOR_OPTIONS
+                    if getattr(args, f"prior_{d}") is not None}
+    if prior_values:
+        if args.kind == "ae":
+            raise UsageError("an autoencoder has no prior; --prior applies to vae and gan")
+        values["prior"] = replace(PriorConfig(), **prior_values)
+    config = cls(**values)
+    validate(config)
+    return config
+
+
+def _emit(args, record: dict) -> None:
+    if args.json:
+        print(json.dumps(record), flush=True)
+
+
+def cmd_train(args) -> int:
+    from .runs import train_through_cache
+    config = config_from_args(args)
+    start = time.perf_counter()
+    last_print = 0.0
+    for ev in train_through_cache(config, threads=args.threads):
+        if ev["event"] == "done":
+            ev["seconds"] = round(time.perf_counter() - start, 3)
+            _emit(args, ev)
+            if not args.json:
+                metrics = {k: v for k, v in ev.items() if k not in ("event", "run_id")}
+                print("done " + " ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()))
+            return 0
+        _emit(args, ev)
+        now = time.perf_counter()
+        if not args.json and (ev["event"] == "eval" or now - last_print > 1):
+            last_print = now
+            shown = {k: v for k, v in ev.items() if k not in ("event",)}
+            print(f"{ev['event']:8s} " + " ".join(f"{k}={_fmt(v)}" for k, v in shown.items()),
+                  flush=True)
+    return 1
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def cmd_sample(args) -> int:
+    from .runs import load_or_train
+    config = config_from_args(args)
+    if args.n < 1 or args.n > 1_000_000:
+        raise UsageError("--n must be between 1 and 1,000,000")
+    result = load_or_train(config, threads=args.threads)
+    torch.manual_seed(args.sample_seed)
+    x = generate(result.model, config, args.n)
+    np.save(args.out, x)
+    print(json.dumps({"event": "done", "out": args.out, "shape": list(x.shape),
+                      "cached": result.cached}) if args.json
+          else f"wrote {x.shape} samples to {args.out}")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    for name, spec in datasets.DATASETS.items():
+        print(f"{name:9s} {spec.kind:7s} {spec.description}")
+    return 0
+
+
+def cmd_priors(args) -> int:
+    for name, info in PRIORS.items():
+        print(f"{name:10s} {info.description}")
+    return 0
+
+
+def _progress_bar(done: float, total: int, width: int = 30) -> str:
+    filled = int(width * done / max(1, total))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def cmd_prewarm(args) -> int:
+    """Train every page's default configuration into the cache, with a progress bar."""
+    from .presets import default_runs
+    from .runs import train_through_cache
+    configs = default_runs()
+    start = time.perf_counter()
+    failed = 0
+    for i, config in enumerate(configs):
+        label = f"{config.kind} {config.dataset}"
+        try:
+            for ev in train_through_cache(config, threads=args.threads):
+                frac = 1.0 if ev["event"] == "done" else ev["step"] / max(1, ev["total_steps"])
+                elapsed = time.perf_counter() - start
+                overall = (i + frac) / len(configs)
+                eta = elapsed / overall * (1 - overall) if overall > 0.02 else None
+                line = (f"\r{_progress_bar(i + frac, len(configs))} {i + 1}/{len(configs)} "
+                        f"{label:18s} {100 * overall:5.1f}%"
+                        + (f"  about {eta:.0f} s left" if eta is not None else ""))
+                print(line.ljust(90), end="", file=sys.stderr, flush=True)
+                if ev["event"] == "done":
+                    state = "cached" if ev["cached"] else "trained"
+                    print(f"\r{label:18s} {state}".ljust(90), file=sys.stderr)
+        except Diverged as e:
+            failed += 1
+            print(f"\r{label:18s} failed: {e}".ljust(90), file=sys.stderr)
+    print(f"{len(configs) - failed}/{len(configs)} configurations ready in "
+          f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_cache(args) -> int:
+    from .runs import RunCache
+    cache = RunCache()
+    if args.action == "list":
+        entries = cache.entries()
+        for e in entries:
+            used = time.strftime("%Y-%m-%d %H:%M", time.localtime(e["last_used"]))
+            stale = "" if e["current"] else "  (stale: older model code)"
+            print(f"{e['key']}  {e['kind']:4s} {e['dataset']:8s} {e['bytes'] / 1e6:7.2f} MB  "
+                  f"last used {used}{stale}")
+        print(f"{len(entries)} entries in {cache.root}")
+    elif args.action == "size":
+        print(f"{cache.size() / 1e6:.2f} MB in {len(cache.entries())} entries "
+              f"(cap {cache.max_bytes / 1e6:.0f} MB) at {cache.root}")
+    else:
+        print(f"removed {cache.clear()} entries from {cache.root}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m models", description="Latent Lab models: train, sample, "
+                     "list data sets and priors, manage the run cache.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("train", help="train a model (through the run cache)")
+    _add_model_args(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("sample", help="write samples from a model's generative path")
+    _add_model_args(p)
+    p.add_argument("--n", type=int, required=True, help="number of samples")
+    p.add_argument("--out", required=True, help="output .npy file")
+    p.add_argument("--sample-seed", type=int, default=0, help="seed for the samples")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.set_defaults(func=cmd_sample)
+    p = sub.add_parser("prewarm", help="train every page's default configuration")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.set_defaults(func=cmd_prewarm)
+    p = sub.add_parser("cache", help="inspect or clear the run cache")
+    p.add_argument("action", choices=["list", "size", "clear"])
+    p.set_defaults(func=cmd_cache)
+    sub.add_parser("datasets", help="list the data sets").set_defaults(func=cmd_datasets)
+    sub.add_parser("priors", help="list the priors").set_defaults(func=cmd_priors)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return args.func(args)
+    except (UsageError, ConfigError, PriorMismatch) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Diverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Shared test set-up: an isolated run cache, one torch thread, the repo on sys.path."""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["LATENT_LAB_CACHE"] = tempfile.mkdtemp(prefix="latent-lab-test-cache-")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    import torch
+    torch.set_num_threads(1)  # tests run beside other processes; avoid oversubscription
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    """A fresh, empty run cache for one test."""
+    d = tmp_path / "cache"
+    monkeypatch.setenv("LATENT_LAB_CACHE", str(d))
+    return d

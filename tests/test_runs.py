@@ -1,0 +1,244 @@
+"""Cached background runs: sharing, persistence, damage, eviction, failures."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from models import runs
+from models.runs import (CANCELLED, DONE, FAILED, CorruptEntry, RunCache, RunManager,
+                         load_or_train, run_key, train_through_cache)
+from models.train import AEConfig, ConfigError, VAEConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = dict(dataset="moons", latent_dim=1, hidden=16, batch_size=256)
+
+
+def _wait(handle, timeout=60):
+    end = time.time() + timeout
+    while handle.active and time.time() < end:
+        time.sleep(0.05)
+    assert not handle.active, f"run still {handle.status} after {timeout} s"
+    return handle
+
+
+@pytest.fixture(scope="module")
+def manager(tmp_path_factory):
+    m = RunManager(RunCache(tmp_path_factory.mktemp("runs-cache")), workers=2, threads=1,
+                   stall_timeout=60)
+    yield m
+    m.shutdown()
+
+
+def test_twenty_threads_submitting_one_config_train_it_once(manager):
+    config = AEConfig(epochs=3, **TINY)
+    handles = []
+    threads = [threading.Thread(target=lambda: handles.append(manager.submit(config)))
+               for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    _wait(handles[0])
+    assert {h.status for h in handles} == {DONE}
+    key = run_key(config)
+    assert sum(t["key"] == key for t in manager.cache.trainings()) == 1
+    res = handles[5].result()
+    assert len(res.history) == 4 and res.snapshots[0]["step"] == 0
+    assert res.metrics["test_recon"] == res.history[-1]["test_recon"]
+
+
+def test_handle_reports_progress_history_and_snapshots_while_running(manager):
+    h = manager.submit(VAEConfig(epochs=40, **TINY))
+    seen_running = False
+    while h.active:
+        if h.status == "running" and h.history:
+            seen_running = True
+            assert 0 <= h.fraction <= 1 and h.latest_snapshot is not None
+        time.sleep(0.02)
+    assert seen_running and h.status == DONE and h.fraction == 1.0
+    assert len(h.history) == 41 and h.history[-1]["epoch"] == 40
+
+
+def test_cancel_stops_a_run_only_when_nobody_watches_it(manager):
+    config = VAEConfig(epochs=400, **TINY)
+    a, b = manager.submit(config), manager.submit(config)
+    time.sleep(0.5)
+    a.cancel()
+    time.sleep(0.5)
+    assert b.active  # still watched by b
+    b.cancel()
+    end = time.time() + 20
+    while b.status != CANCELLED and time.time() < end:
+        time.sleep(0.05)
+    assert b.status == CANCELLED and not manager.cache.has(run_key(config))
+    again = manager.submit(config)  # a cancelled config can be submitted again
+    assert again.active
+    again.cancel()
+
+
+def test_queue_positions_are_visible_beyond_the_worker_pool(manager):
+    handles = [manager.submit(VAEConfig(epochs=300, seed=s, **TINY)) for s in range(4)]
+    time.sleep(1.0)
+    positions = sorted(h.queue_position or 0 for h in handles)
+    assert positions == [0, 0, 1, 2]
+    for h in handles:
+        h.cancel()
+
+
+def test_a_bad_config_raises_at_once_with_a_message(manager):
+    with pytest.raises(ConfigError, match="latent dimension"):
+        manager.submit(AEConfig(latent_dim=0))
+
+
+def test_a_diverging_run_fails_with_its_reason_and_others_carry_on(manager):
+    bad = manager.submit(AEConfig(dataset="grid25", latent_dim=2, hidden=64, epochs=3,
+                                  lr=1.0, optimizer="sgd"))
+    good = manager.submit(AEConfig(epochs=2, seed=7, **TINY))
+    _wait(bad)
+    _wait(good)
+    assert bad.status == FAILED and "diverged" in bad.error
+    assert good.status == DONE
+    assert manager.submit(bad.config).status == FAILED  # stays failed until retried
+    assert bad.retry().active
+
+
+def test_a_killed_worker_fails_its_run_and_the_pool_recovers(manager):
+    h = manager.submit(VAEConfig(epochs=500, seed=3, **TINY))
+    end = time.time() + 30
+    while h.status != "running" and time.time() < end:
+        time.sleep(0.05)
+    worker = next(w for w in manager._workers if w.run is not None and w.run.key == h.key)
+    os.kill(worker.process.pid, signal.SIGKILL)
+    _wait(h)
+    assert h.status == FAILED and "stopped unexpectedly" in h.error
+    after = _wait(manager.submit(AEConfig(epochs=1, seed=11, **TINY)))
+    assert after.status == DONE
+
+
+def test_a_hanging_run_is_stopped_at_the_time_limit(tmp_path):
+    m = RunManager(RunCache(tmp_path / "c"), workers=1, threads=1, run_timeout=2.0)
+    try:
+        h = m.submit(VAEConfig(epochs=1000, **TINY))
+        _wait(h, timeout=40)
+        assert h.status == FAILED and "longer than" in h.error
+        assert _wait(m.submit(AEConfig(epochs=1, **TINY))).status == DONE
+    finally:
+        m.shutdown()
+
+
+def test_restarted_manager_serves_finished_runs_from_disk(tmp_path):
+    cache = RunCache(tmp_path / "c")
+    config = AEConfig(epochs=2, **TINY)
+    list(train_through_cache(config, threads=1, cache=cache))
+    m = RunManager(RunCache(tmp_path / "c"), workers=1, threads=1)
+    try:
+        t = time.perf_counter()
+        h = m.submit(config)
+        assert h.status == DONE and h.cached and time.perf_counter() - t < 0.5
+        assert h.result().metrics["test_recon"] > 0
+        assert len(m.cache.trainings()) == 1
+    finally:
+        m.shutdown()
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "truncate", "delete", "meta"])
+def test_damaged_entries_are_discarded_and_retrained_never_loaded(tmp_path, damage, capsys):
+    cache = RunCache(tmp_path / "c")
+    config = AEConfig(epochs=1, **TINY)
+    load_or_train(config, threads=1, cache=cache)
+    entry = cache.entry(run_key(config))
+    target = entry / ("meta.json" if damage == "meta" else "weights.safetensors")
+    data = target.read_bytes()
+    if damage == "corrupt":
+        target.write_bytes(data[:100] + bytes([data[100] ^ 0xFF]) + data[101:])
+    elif damage == "truncate":
+        target.write_bytes(data[: len(data) // 2])
+    elif damage == "delete":
+        (entry / "snapshots.npz").unlink()
+    else:
+        target.write_text("{not json")
+    with pytest.raises(CorruptEntry):
+        RunCache(tmp_path / "c").load(run_key(config))
+    events = list(train_through_cache(config, threads=1, cache=RunCache(tmp_path / "c")))
+    assert events[-1]["cached"] is False  # retrained
+    assert "damaged cache entry" in capsys.readouterr().err
+    assert RunCache(tmp_path / "c").load(run_key(config)).metrics["test_recon"] > 0
+
+
+def test_manager_tells_the_page_when_it_retrains_a_damaged_entry(tmp_path):
+    cache = RunCache(tmp_path / "c")
+    config = AEConfig(epochs=1, **TINY)
+    load_or_train(config, threads=1, cache=cache)
+    (cache.entry(run_key(config)) / "history.json").write_text("[]")
+    m = RunManager(RunCache(tmp_path / "c"), workers=1, threads=1)
+    try:
+        h = m.submit(config)
+        assert h.active and "damaged" in h.notice
+        assert _wait(h).status == DONE
+    finally:
+        m.shutdown()
+
+
+def test_a_changed_model_version_never_serves_stale_weights(tmp_path, monkeypatch):
+    cache = RunCache(tmp_path / "c")
+    config = AEConfig(epochs=1, **TINY)
+    old_key = run_key(config)
+    load_or_train(config, threads=1, cache=cache)
+    monkeypatch.setattr(runs, "_VERSION", "another-version")
+    assert run_key(config) != old_key
+    with pytest.raises(CorruptEntry, match="another version"):
+        cache.verify(old_key)
+    assert not cache.has(run_key(config))
+    cache.evict()  # stale entries go first
+    assert not cache.has(old_key)
+
+
+def test_eviction_removes_the_least_recently_used_first(tmp_path):
+    cache = RunCache(tmp_path / "c", max_bytes=10**9)
+    keys = []
+    for seed in range(3):
+        c = AEConfig(epochs=1, seed=seed, **TINY)
+        load_or_train(c, threads=1, cache=cache)
+        keys.append(run_key(c))
+        time.sleep(0.05)
+    os.utime(cache.entry(keys[0]) / "config.json")  # use the oldest again
+    one = max(e["bytes"] for e in cache.entries())
+    cache.max_bytes = int(2.5 * one)
+    assert cache.evict() == [keys[1]]
+    assert cache.has(keys[0]) and cache.has(keys[2])
+
+
+def test_concurrent_processes_train_one_config_once(tmp_path):
+    script = textwrap.dedent("""
+        import sys, threading
+        sys.path.insert(0, {root!r})
+        from models.runs import RunCache, RunManager
+        from models.train import AEConfig
+        if __name__ == "__main__":
+            m = RunManager(RunCache({cache!r}), workers=1, threads=1)
+            config = AEConfig(dataset="moons", latent_dim=1, hidden=16, batch_size=256, epochs=30)
+            hs = []
+            ts = [threading.Thread(target=lambda: hs.append(m.submit(config))) for _ in range(10)]
+            [t.start() for t in ts]; [t.join() for t in ts]
+            import time
+            end = time.time() + 90
+            while any(h.active for h in hs) and time.time() < end:
+                time.sleep(0.05)
+            print(sorted({{h.status for h in hs}}))
+            m.shutdown()
+    """).format(root=str(ROOT), cache=str(tmp_path / "c"))
+    path = tmp_path / "submit.py"
+    path.write_text(script)
+    procs = [subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=150)[0] for p in procs]
+    assert all("['done']" in o for o in outs), outs
+    assert len(RunCache(tmp_path / "c").trainings()) == 1
