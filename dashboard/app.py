@@ -1,8 +1,41 @@
-"""Latent Lab: the Streamlit entry point."""
+"""Latent Lab: the Streamlit entry point -- page registry, navigation and the common frame.
 
-import streamlit as st
+    streamlit run dashboard/app.py
+"""
 
-st.set_page_config(page_title="Latent Lab", layout="wide")
-st.title("Latent Lab")
-st.write("An interactive dashboard that teaches latent variable models by letting you train "
-         "them and poke at them. The pages arrive with the dashboard shell.")
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import state  # noqa: E402
+from dashboard.nav import SECTIONS, existing_pages  # noqa: E402
+
+st.set_page_config(page_title="Latent Lab", page_icon=":material/blur_on:", layout="wide",
+                   initial_sidebar_state="expanded")
+
+pages = {section: [] for section in SECTIONS}
+for p in existing_pages():  # the navigation lists only pages that exist
+    pages[p.section].append(st.Page(p.path, title=p.title, icon=p.icon,
+                                    url_path=p.url_path or None, default=not p.url_path))
+current = st.navigation({s: ps for s, ps in pages.items() if ps})
+
+state.begin_run(current.url_path)
+with st.sidebar:
+    st.divider()
+    state.widget(state.Param("presenter", "Presenter mode", False, "bool",
+                             help="Larger type and charts for a projector; long explanations "
+                                  "fold away. Also in the link."))
+if state.presenter():
+    st.html("<style>html{font-size:21px} [data-testid=stMainBlockContainer]"
+            "{max-width:100%;padding-top:2.2rem}</style>")
+
+notice_slot = st.container()
+current.run()
+message = state.url_notice(current.url_path)
+if message:
+    notice_slot.info(message, icon=":material/link_off:")

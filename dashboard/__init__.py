@@ -1,0 +1,1 @@
+"""Latent Lab's Streamlit dashboard (UI glue only; the models live in ``models``)."""

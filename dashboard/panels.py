@@ -1,0 +1,208 @@
+"""Panels: the run manager of this server process, the live run panel with its replay
+timeline, page frames (header, explanations that fold away in presenter mode, notices) and
+concept cards. Streamlit glue only; the work happens in ``models``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pandas as pd
+import streamlit as st
+
+from models.runs import CANCELLED, DONE, FAILED, CorruptEntry, RunHandle, RunManager, RunResult
+
+from . import charts, state
+from .state import Param
+
+POLL_SECONDS = 0.4  # live panel refresh while a run trains (>= 2 redraws a second)
+HANDLES_KEY = "_run_handles"
+
+
+@st.cache_resource(show_spinner=False)
+def manager() -> RunManager:
+    """One run manager per server process, shared by every session."""
+    import torch
+    torch.set_num_threads(1)  # the server only decodes; workers get the cores
+    return RunManager()
+
+
+def _handles() -> dict[str, RunHandle]:
+    return st.session_state.setdefault(HANDLES_KEY, {})
+
+
+def lookup(config) -> RunHandle | None:
+    """This session's handle for config, or a handle to a cached or running run."""
+    from models.runs import run_key
+    key = run_key(config)
+    handles = _handles()
+    h = handles.get(key)
+    if h is None or h.status == CANCELLED:
+        h = manager().peek(config) or h
+        if h is not None:
+            handles[key] = h
+    return h
+
+
+def submit(config) -> RunHandle:
+    h = manager().submit(config)
+    _handles()[h.key] = h
+    return h
+
+
+@dataclass
+class RunView:
+    """What a page gets back from the run panel."""
+
+    handle: RunHandle | None
+    result: RunResult | None = None  # set once the run is done
+    snapshot: dict | None = None  # the snapshot the timeline points at
+    history: list[dict] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
+
+
+def _history_chart(history: list[dict], curves: dict[str, str], x: str, y_title: str):
+    rows = [{x: h.get(x, 0.0), "metric": label, "value": h[key]}
+            for h in history for key, label in curves.items()
+            if key in h and h[key] is not None]
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    return charts.lines(df, x, "value", color="metric", x_title=x, y_title=y_title, h=200,
+                        colors={label: c for label, c in zip(curves.values(),
+                                                             charts.palette(len(curves)))})
+
+
+def _status_line(h: RunHandle) -> str:
+    if h.status == "queued":
+        pos = h.queue_position
+        where = "in another server process" if h.elsewhere else (
+            f"position {pos} in the queue" if pos else "starting")
+        return f"Queued ({where}): it starts when a worker is free."
+    if h.status == "running":
+        total = h.total_steps or 1
+        return (f"Training: step {h.step:,} of {total:,} "
+                f"(epoch {h.epoch:.1f}), {100 * h.fraction:.0f} %")
+    return h.status
+
+
+def run_panel(config, *, curves: dict[str, str], x: str = "epoch", y_title: str = "nats",
+              live_view: Callable[[dict | None, RunHandle], None] | None = None,
+              train_label: str = "Train", where=None, timeline_key: str = "t") -> RunView:
+    """Start / cancel / watch / replay one configuration's run.
+
+    curves maps history keys to the labels of the metric chart. live_view(snapshot, handle)
+    draws the page's own picture of a run while it trains. Once done, a timeline slider
+    picks one of the run's snapshots for the page to draw."""
+    where = where or st.container(border=True)
+    h = lookup(config)
+    with where:
+        if h is None or h.status == CANCELLED:
+            c1, c2 = st.columns([1, 3], vertical_alignment="center")
+            if c1.button(train_label, type="primary", key="train_button"):
+                h = submit(config)
+            else:
+                c2.caption("This configuration has not been trained yet. Training runs in the "
+                           "background; identical settings from anyone share one run and "
+                           "come back instantly next time."
+                           + (" The last run was cancelled." if h is not None else ""))
+                return RunView(None)
+        if h.notice:
+            st.info(h.notice)
+        if h.active:
+            _live(h, curves, x, y_title, live_view)
+            return RunView(h, history=h.history)
+        if h.status == FAILED:
+            st.error(f"The run failed: {h.error}")
+            if st.button("Retry", key="retry_button"):
+                _handles()[h.key] = h.retry()
+                st.rerun()
+            return RunView(h)
+        try:
+            result = h.result()
+        except CorruptEntry as e:
+            st.warning(str(e))
+            _handles().pop(h.key, None)
+            return RunView(None)
+        return _finished(h, result, curves, x, y_title, timeline_key)
+
+
+def _live(h: RunHandle, curves, x, y_title, live_view) -> None:
+    def body():
+        handle = _handles().get(h.key, h)
+        if not handle.active:
+            st.rerun()  # the whole page redraws with the finished run
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
+        c1.progress(handle.fraction, text=_status_line(handle))
+        if c2.button("Cancel", key="cancel_button"):
+            handle.cancel()
+            _handles().pop(handle.key, None)
+            st.rerun()
+        history = handle.history
+        chart = _history_chart(history, curves, x, y_title)
+        if live_view is not None:
+            live_view(handle.latest_snapshot, handle)
+        if chart is not None:
+            charts.show(chart)
+
+    st.fragment(body, run_every=POLL_SECONDS)()
+
+
+def _finished(h: RunHandle, result: RunResult, curves, x, y_title, timeline_key) -> RunView:
+    snaps = result.snapshots
+    m = result.metrics
+    when = "from the cache" if h.cached else "just trained"
+    st.success(f"Trained {when}: {m.get('step', h.step):,} steps in "
+               f"{result.seconds:.1f} s.", icon="✅")
+    chart = _history_chart(result.history, curves, x, y_title)
+    if chart is not None:
+        charts.show(chart)
+    snapshot = snaps[-1] if snaps else None
+    if len(snaps) > 1:
+        steps = [s["step"] for s in snaps]
+        p = Param(timeline_key, "Replay training: step", len(snaps) - 1, "int", lo=0,
+                  hi=len(snaps) - 1, step=1,
+                  help="Scrub through the snapshots saved while this run trained.")
+        i = state.widget(p, format=f"snapshot %d of {len(snaps) - 1}")
+        snapshot = snaps[i]
+        st.caption(f"Showing the model at step {steps[i]:,} of {steps[-1]:,}.")
+    return RunView(h, result=result, snapshot=snapshot, history=result.history)
+
+
+# --- page frame -----------------------------------------------------------------------------
+
+def header(title: str, lead: str) -> None:
+    st.title(title)
+    st.markdown(f"<p style='font-size:{1.15 * charts.scale():.2f}rem;opacity:.85'>{lead}</p>",
+                unsafe_allow_html=True)
+
+
+def explain(markdown: str, title: str = "Explanation") -> None:
+    """Longer prose: shown inline, folded away in presenter mode."""
+    if state.presenter():
+        with st.expander(title, expanded=False):
+            st.markdown(markdown)
+    else:
+        st.markdown(markdown)
+
+
+def card(page, title: str, text: str) -> None:
+    with st.container(border=True):
+        st.markdown(f"**{title}**")
+        st.caption(text)
+        st.page_link(page, label="Open", icon=":material/arrow_forward:")
+
+
+def metric_row(items: list[tuple[str, Any, str | None]]) -> None:
+    """A row of st.metric: (label, value, help)."""
+    cols = st.columns(len(items))
+    for col, (label, value, help_) in zip(cols, items):
+        col.metric(label, value, help=help_)
+
+
+__all__ = ["manager", "run_panel", "RunView", "lookup", "submit", "header", "explain", "card",
+           "metric_row", "DONE"]

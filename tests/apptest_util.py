@@ -1,0 +1,61 @@
+"""Helpers for driving pages with Streamlit's AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from dashboard import state
+from dashboard.nav import existing_pages
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+TIMEOUT = 60
+
+
+def open_page(path: str, query: dict[str, str] | None = None) -> AppTest:
+    """Run the app on one page (path relative to dashboard/, e.g. 'app_pages/home.py')."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if query:
+        at.query_params.update(query)
+    if not path.endswith("home.py"):
+        at.run()
+        at.switch_page(path)
+    at.run()
+    return at
+
+
+def page_paths() -> list[str]:
+    return [p.path for p in existing_pages()]
+
+
+def url_path(page_path: str) -> str:
+    return next(p.url_path for p in existing_pages() if p.path == page_path)
+
+
+def seen_params(at: AppTest) -> dict[str, state.Param]:
+    return dict(at.session_state[state.SEEN_KEY])
+
+
+def widget(at: AppTest, key: str):
+    for kind in ("slider", "select_slider", "selectbox", "radio", "toggle", "checkbox",
+                 "number_input"):
+        for w in getattr(at, kind):
+            if w.key == key:
+                return w
+    raise KeyError(key)
+
+
+def other_value(p: state.Param, current):
+    """A valid value of p different from current."""
+    if p.kind == "bool":
+        return not current
+    if p.kind in ("int", "float"):
+        cast = int if p.kind == "int" else float
+        return cast(p.lo) if current != cast(p.lo) else cast(p.hi)
+    options = [o for o in p.options if o != current]
+    return options[-1]
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.exception]
