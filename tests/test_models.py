@@ -19,7 +19,7 @@ from models.vae import VAE
 
 def test_models_package_never_imports_streamlit_or_altair():
     code = ("import sys, models, models.train, models.runs, models.presets, models.__main__;"
-            "import models.metrics;"
+            "import models.metrics, models.lvm;"
             "assert 'streamlit' not in sys.modules and 'altair' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(datasets.ASSETS.parent))
 
