@@ -80,7 +80,7 @@ def _history_chart(history: list[dict], curves: dict[str, str], x: str, y_title:
 def _status_line(h: RunHandle) -> str:
     if h.status == "queued":
         pos = h.queue_position
-        where = "in another server process" if h.elsewhere else (
+        where = "waiting for another run of the same settings" if h.elsewhere else (
             f"position {pos} in the queue" if pos else "starting")
         return f"Queued ({where}): it starts when a worker is free."
     if h.status == "running":
@@ -164,10 +164,10 @@ def _finished(h: RunHandle, result: RunResult, curves, x, y_title, timeline_key)
     snapshot = snaps[-1] if snaps else None
     if len(snaps) > 1:
         steps = [s["step"] for s in snaps]
-        p = Param(timeline_key, "Replay training: step", len(snaps) - 1, "int", lo=0,
-                  hi=len(snaps) - 1, step=1,
+        p = Param(timeline_key, "Replay training", len(snaps) - 1, "int", lo=0,
+                  hi=len(snaps) - 1, step=1, fmt=f"snapshot %d of {len(snaps) - 1}",
                   help="Scrub through the snapshots saved while this run trained.")
-        i = state.widget(p, format=f"snapshot %d of {len(snaps) - 1}")
+        i = state.widget(p)
         snapshot = snaps[i]
         st.caption(f"Showing the model at step {steps[i]:,} of {steps[-1]:,}.")
     return RunView(h, result=result, snapshot=snapshot, history=result.history)

@@ -22,9 +22,10 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import multiprocessing as mp
 import os
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -32,6 +33,8 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
+from multiprocessing import Pipe
+from multiprocessing.connection import Client, Listener
 from multiprocessing.connection import wait as wait_connections
 from pathlib import Path
 from typing import Any, Iterator
@@ -45,6 +48,7 @@ RUN_TIMEOUT_ENV = "LATENT_LAB_RUN_TIMEOUT"
 DEFAULT_CACHE_MAX_MB = 2048
 DEFAULT_RUN_TIMEOUT = 900.0  # seconds a run may take before its worker is stopped
 STALL_TIMEOUT = 120.0  # seconds without any event from a busy worker
+WORKER_CONNECT_TIMEOUT = 30.0  # seconds for a new worker process to connect back
 WORKER_NICE = 10  # workers yield the CPU to the web server
 PROGRESS_INTERVAL = 0.1  # seconds between progress messages from a worker
 LIVE_INTERVAL = 0.5  # seconds between live-progress files for other processes
@@ -363,7 +367,7 @@ def _train_into_cache(cache: RunCache, key: str, config, threads: int | None) ->
 # --- worker processes -----------------------------------------------------------------------
 
 def _worker_main(conn, threads: int, cache_root: str, max_bytes: int) -> None:
-    """A worker: warm up, then train the jobs it is sent, streaming events back."""
+    """A worker: warm up, then train the jobs it is sent, streaming events back over conn."""
     try:
         os.nice(WORKER_NICE)
     except (AttributeError, OSError):
@@ -410,12 +414,59 @@ def _worker_main(conn, threads: int, cache_root: str, max_bytes: int) -> None:
 
 @dataclass
 class _Worker:
-    process: Any
-    conn: Any
+    process: Any  # subprocess.Popen
+    conn: Any  # multiprocessing.connection.Connection
     ready: bool = False
     run: "_Run | None" = None
     started: float = 0.0
     last_event: float = 0.0
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.kill()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+
+
+def _spawn_worker(threads: int, cache: RunCache) -> _Worker:
+    """Start `python -m models.runs --worker` and accept its connection back. A plain
+    subprocess (not multiprocessing's spawn) so the worker never re-imports the host's main
+    script -- Streamlit's, a test runner's or anyone else's."""
+    key = os.urandom(16)
+    listener = Listener(family="AF_UNIX" if hasattr(socket, "AF_UNIX") else None, authkey=key)
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "LATENT_LAB_WORKER_KEY": key.hex(),
+           "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(
+               os.pathsep)}
+    proc = subprocess.Popen([sys.executable, "-m", "models.runs", "--worker",
+                             str(listener.address), str(threads), str(cache.root),
+                             str(cache.max_bytes)], env=env, cwd=root,
+                            stdin=subprocess.DEVNULL)
+    accepted: list = []
+    t = threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True)
+    t.start()
+    t.join(WORKER_CONNECT_TIMEOUT)
+    listener.close()
+    if not accepted:
+        proc.kill()
+        raise RuntimeError("a training worker did not start")
+    return _Worker(proc, accepted[0])
+
+
+def _worker_entry(argv: list[str]) -> None:
+    address, threads, cache_root, max_bytes = argv
+    conn = Client(address, family="AF_UNIX" if hasattr(socket, "AF_UNIX") else None,
+                  authkey=bytes.fromhex(os.environ.pop("LATENT_LAB_WORKER_KEY")))
+    _worker_main(conn, int(threads), cache_root, int(max_bytes))
 
 
 # --- runs and handles ---------------------------------------------------------------------
@@ -519,7 +570,6 @@ class RunManager:
         self.run_timeout = float(os.environ.get(RUN_TIMEOUT_ENV, DEFAULT_RUN_TIMEOUT)
                                  if run_timeout is None else run_timeout)
         self.stall_timeout = stall_timeout
-        self._ctx = mp.get_context("spawn")
         self._mutex = threading.RLock()
         self._runs: dict[str, _Run] = {}
         self._queue: list[_Run] = []
@@ -530,7 +580,7 @@ class RunManager:
         self._last_elsewhere = 0.0
         self._pending_notice: str | None = None  # told to the next run of a discarded entry
         self._stopped = threading.Event()
-        self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
+        self._wake_r, self._wake_w = Pipe(duplex=False)
         for _ in range(self.n_workers):
             self._workers.append(self._start_worker())
         self._thread = threading.Thread(target=self._monitor, name="latent-lab-runs",
@@ -616,7 +666,9 @@ class RunManager:
             elif run.elsewhere:
                 run.status, run.elsewhere = CANCELLED, False
                 run.version += 1
-            else:
+            else:  # the worker stops at its next event; the lock goes when it confirms
+                run.status = CANCELLED
+                run.version += 1
                 for w in self._workers:
                     if w.run is run:
                         try:
@@ -635,9 +687,11 @@ class RunManager:
                 except OSError:
                     pass
             for w in self._workers:
-                w.process.join(timeout=2)
-                if w.process.is_alive():
-                    w.process.kill()
+                try:
+                    w.process.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    pass
+                w.stop()
             for run in list(self._runs.values()):
                 if run.lock is not None:
                     run.lock.release(force=True)
@@ -695,13 +749,7 @@ class RunManager:
         self.cache.write_live(run.key, {"status": status, "error": error})
 
     def _start_worker(self) -> _Worker:
-        parent, child = self._ctx.Pipe()
-        p = self._ctx.Process(target=_worker_main, daemon=True, name="latent-lab-worker",
-                              args=(child, self.threads, str(self.cache.root),
-                                    self.cache.max_bytes))
-        p.start()
-        child.close()
-        return _Worker(p, parent)
+        return _spawn_worker(self.threads, self.cache)
 
     def _wake(self) -> None:
         try:
@@ -759,11 +807,9 @@ class RunManager:
 
     def _replace_worker(self, w: _Worker, reason: str | None) -> None:
         run = w.run
-        if w.process.is_alive():
-            w.process.kill()
-        w.process.join(timeout=2)
+        w.stop()
         if run is not None:
-            code = w.process.exitcode
+            code = w.process.returncode
             self._finish(run, FAILED, reason or (
                 f"The training process stopped unexpectedly (exit code {code}). "
                 "The run was not saved; other runs carry on."))
@@ -773,9 +819,9 @@ class RunManager:
     def _check_workers(self) -> None:
         now = time.monotonic()
         for w in list(self._workers):
-            if not w.process.is_alive():
+            if not w.alive():
                 self._read_worker(w)  # collect a last message if any
-                if w in self._workers and not w.process.is_alive():
+                if w in self._workers and not w.alive():
                     self._replace_worker(w, None)
                 continue
             if w.run is not None:
@@ -791,7 +837,7 @@ class RunManager:
         for w in self._workers:
             if not self._queue:
                 return
-            if w.ready and w.run is None and w.process.is_alive():
+            if w.ready and w.run is None and w.alive():
                 run = self._queue.pop(0)
                 w.run, w.started, w.last_event = run, time.monotonic(), time.monotonic()
                 run.status, run.started = RUNNING, time.time()
@@ -906,3 +952,6 @@ def load_or_train(config, threads: int | None = None,
     res.cached = cached
     return res
 
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:
+    _worker_entry(sys.argv[2:])
