@@ -92,18 +92,20 @@ def _status_line(h: RunHandle) -> str:
 
 def run_panel(config, *, curves: dict[str, str], x: str = "epoch", y_title: str = "nats",
               live_view: Callable[[dict | None, RunHandle], None] | None = None,
-              train_label: str = "Train", where=None, timeline_key: str = "t") -> RunView:
+              train_label: str = "Train", where=None, name: str = "run",
+              timeline: bool = True, chart: bool = True) -> RunView:
     """Start / cancel / watch / replay one configuration's run.
 
     curves maps history keys to the labels of the metric chart. live_view(snapshot, handle)
     draws the page's own picture of a run while it trains. Once done, a timeline slider
-    picks one of the run's snapshots for the page to draw."""
+    (URL key "t", or "<name>_t" for a second panel on the page) picks one of the run's
+    snapshots for the page to draw. `name` keeps several panels on one page apart."""
     where = where or st.container(border=True)
     h = lookup(config)
     with where:
         if h is None or h.status == CANCELLED:
             c1, c2 = st.columns([1, 3], vertical_alignment="center")
-            if c1.button(train_label, type="primary", key="train_button"):
+            if c1.button(train_label, type="primary", key=f"{name}_train"):
                 h = submit(config)
             else:
                 c2.caption("This configuration has not been trained yet. Training runs in the "
@@ -114,11 +116,11 @@ def run_panel(config, *, curves: dict[str, str], x: str = "epoch", y_title: str 
         if h.notice:
             st.info(h.notice)
         if h.active:
-            _live(h, curves, x, y_title, live_view)
+            _live(h, curves, x, y_title, live_view, name, chart)
             return RunView(h, history=h.history)
         if h.status == FAILED:
             st.error(f"The run failed: {h.error}")
-            if st.button("Retry", key="retry_button"):
+            if st.button("Retry", key=f"{name}_retry"):
                 _handles()[h.key] = h.retry()
                 st.rerun()
             return RunView(h)
@@ -128,41 +130,42 @@ def run_panel(config, *, curves: dict[str, str], x: str = "epoch", y_title: str 
             st.warning(str(e))
             _handles().pop(h.key, None)
             return RunView(None)
-        return _finished(h, result, curves, x, y_title, timeline_key)
+        return _finished(h, result, curves, x, y_title,
+                         ("t" if name == "run" else f"{name}_t") if timeline else None, chart)
 
 
-def _live(h: RunHandle, curves, x, y_title, live_view) -> None:
+def _live(h: RunHandle, curves, x, y_title, live_view, name, show_chart) -> None:
     def body():
         handle = _handles().get(h.key, h)
         if not handle.active:
             st.rerun()  # the whole page redraws with the finished run
         c1, c2 = st.columns([4, 1], vertical_alignment="center")
         c1.progress(handle.fraction, text=_status_line(handle))
-        if c2.button("Cancel", key="cancel_button"):
+        if c2.button("Cancel", key=f"{name}_cancel"):
             handle.cancel()
             _handles().pop(handle.key, None)
             st.rerun()
-        history = handle.history
-        chart = _history_chart(history, curves, x, y_title)
         if live_view is not None:
             live_view(handle.latest_snapshot, handle)
+        chart = _history_chart(handle.history, curves, x, y_title) if show_chart else None
         if chart is not None:
             charts.show(chart)
 
     st.fragment(body, run_every=POLL_SECONDS)()
 
 
-def _finished(h: RunHandle, result: RunResult, curves, x, y_title, timeline_key) -> RunView:
+def _finished(h: RunHandle, result: RunResult, curves, x, y_title, timeline_key,
+              show_chart) -> RunView:
     snaps = result.snapshots
     m = result.metrics
     when = "from the cache" if h.cached else "just trained"
     st.success(f"Trained {when}: {m.get('step', h.step):,} steps in "
                f"{result.seconds:.1f} s.", icon="✅")
-    chart = _history_chart(result.history, curves, x, y_title)
+    chart = _history_chart(result.history, curves, x, y_title) if show_chart else None
     if chart is not None:
         charts.show(chart)
     snapshot = snaps[-1] if snaps else None
-    if len(snaps) > 1:
+    if len(snaps) > 1 and timeline_key:
         steps = [s["step"] for s in snaps]
         p = Param(timeline_key, "Replay training", len(snaps) - 1, "int", lo=0,
                   hi=len(snaps) - 1, step=1, fmt=f"snapshot %d of {len(snaps) - 1}",

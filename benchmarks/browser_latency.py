@@ -1,0 +1,156 @@
+"""Browser benchmark: first page load and slider -> repainted page, per page, in headless
+Chromium (Debian's, driven by Playwright).
+
+A slider step is timed in the page itself: from just before the key press until the script
+has gone "running" -> "notRunning" and two animation frames have passed (the browser has
+painted the new elements). Medians and 95th percentiles over repeated steps.
+
+    python benchmarks/browser_latency.py                       # every page, own server
+    python benchmarks/browser_latency.py --pages vae gan --steps 30 --slider "β (weight"
+    python benchmarks/browser_latency.py --url http://localhost:8501 --query "reveal=true"
+
+Targets (issue 4): slider -> repaint p50 <= 150 ms, p95 <= 300 ms; first load <= 2 s.
+Use a warm cache (python -m models prewarm) so pages show trained models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dashboard.nav import existing_pages  # noqa: E402
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+ARM = """() => {
+  const el = document.querySelector('[data-test-script-state]');
+  window.__lat = new Promise(resolve => {
+    const t0 = performance.now();
+    let running = false;
+    const done = () => requestAnimationFrame(() => requestAnimationFrame(
+        () => resolve(performance.now() - t0)));
+    const obs = new MutationObserver(() => {
+      const s = el.getAttribute('data-test-script-state');
+      if (s === 'running') running = true;
+      if (running && s === 'notRunning') { obs.disconnect(); done(); }
+    });
+    obs.observe(el, {attributes: true});
+    setTimeout(() => { obs.disconnect(); resolve(-1); }, 15000);
+  });
+}"""
+
+
+def start_server(port: int, cache: str | None) -> subprocess.Popen:
+    env = dict(os.environ)
+    if cache:
+        env["LATENT_LAB_CACHE"] = cache
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run",
+                             str(ROOT / "dashboard" / "app.py"), "--server.port", str(port),
+                             "--server.headless", "true"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the server did not start")
+
+
+def wait_idle(pg):
+    pg.wait_for_selector("[data-test-script-state=notRunning]", timeout=60_000)
+    pg.wait_for_timeout(300)
+    pg.wait_for_selector("[data-test-script-state=notRunning]", timeout=60_000)
+
+
+def pct(values, q):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def measure_page(browser, base: str, url_path: str, steps: int, slider_label: str | None,
+                 query: str) -> dict:
+    ctx = browser.new_context(viewport={"width": 1400, "height": 950})
+    pg = ctx.new_page()
+    loads = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        pg.goto(f"{base}/{url_path}" + (f"?{query}" if query else ""))
+        wait_idle(pg)
+        loads.append(time.perf_counter() - t0)
+    sliders = pg.locator("[data-testid=stSlider]")
+    if slider_label:
+        sliders = sliders.filter(has_text=slider_label)
+    if sliders.count() == 0:
+        ctx.close()
+        return {"page": url_path or "/", "load": statistics.median(loads), "steps": []}
+    box = sliders.first.locator("input[type=range]")
+    times = []
+    for i in range(steps):
+        box.focus()
+        pg.evaluate(ARM)
+        pg.keyboard.press("ArrowRight" if (i // 3) % 2 == 0 else "ArrowLeft")
+        ms = pg.evaluate("window.__lat")
+        if ms >= 0:
+            times.append(ms)
+        wait_idle(pg)
+    label = sliders.first.locator("[data-testid=stWidgetLabel]").inner_text()
+    ctx.close()
+    return {"page": url_path or "/", "slider": label, "load": statistics.median(loads),
+            "steps": times}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--url", help="an already running server (default: start one)")
+    ap.add_argument("--cache", help="LATENT_LAB_CACHE for the server this script starts")
+    ap.add_argument("--pages", nargs="*", help="URL paths (home for /); default: all")
+    ap.add_argument("--steps", type=int, default=20, help="slider steps per page")
+    ap.add_argument("--slider", help="time the slider whose label contains this text")
+    ap.add_argument("--query", default="", help="query string to open the pages with")
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    proc = None
+    base = args.url
+    if not base:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = start_server(port, args.cache)
+        base = f"http://127.0.0.1:{port}"
+    wanted = [("" if p == "home" else p) for p in args.pages] if args.pages else None
+    pages = [p.url_path for p in existing_pages() if wanted is None or p.url_path in wanted]
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            print(f"{'page':24s} {'slider':28s} {'load s':>7s} {'p50 ms':>7s} {'p95 ms':>7s} "
+                  f"{'n':>3s}")
+            for path in pages:
+                r = measure_page(browser, base, path, args.steps, args.slider, args.query)
+                st = r["steps"]
+                p50 = f"{statistics.median(st):7.0f}" if st else "      -"
+                p95 = f"{pct(st, 0.95):7.0f}" if st else "      -"
+                print(f"{r['page']:24s} {r.get('slider', '-')[:28]:28s} {r['load']:7.2f} "
+                      f"{p50} {p95} {len(st):3d}", flush=True)
+            browser.close()
+    finally:
+        if proc:
+            proc.terminate()
+
+
+if __name__ == "__main__":
+    main()
