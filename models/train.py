@@ -229,6 +229,9 @@ def train(config: Config, threads: int | None = None) -> Iterator[Event]:
     torch.manual_seed(config.seed)
     data = datasets.load(config.dataset)
     model = build_model(config)
+    total = config.steps if isinstance(config, GANConfig) else \
+        math.ceil(len(data.x_train) / config.batch_size) * config.epochs
+    yield Event("progress", 0, total, 0.0, {})  # started: before the first evaluation
     if isinstance(config, GANConfig):
         yield from _train_gan(config, data, model)
     else:

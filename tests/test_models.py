@@ -28,7 +28,7 @@ def _losses(config, steps):
     """Training losses of the first `steps` progress/eval events."""
     out = []
     for ev in train(config):
-        if ev.type == "progress" or (ev.type == "eval" and ev.step > 0):
+        if (ev.type == "progress" and ev.metrics) or (ev.type == "eval" and ev.step > 0):
             out.append(ev.metrics.get("loss", ev.metrics.get("train_recon",
                                                               ev.metrics.get("d_loss"))))
         if ev.type == "done":
