@@ -106,7 +106,11 @@ def run_panel(config, *, curves: dict[str, str], x: str = "epoch", y_title: str 
         if h is None or h.status == CANCELLED:
             c1, c2 = st.columns([1, 3], vertical_alignment="center")
             if c1.button(train_label, type="primary", key=f"{name}_train"):
-                h = submit(config)
+                try:
+                    h = submit(config)
+                except ValueError as e:  # ConfigError, PriorMismatch, LimitExceeded
+                    c2.error(str(e))
+                    return RunView(None)
             else:
                 c2.caption("This configuration has not been trained yet. Training runs in the "
                            "background; identical settings from anyone share one run and "

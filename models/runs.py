@@ -563,9 +563,12 @@ class RunManager:
     def __init__(self, cache: RunCache | None = None, workers: int | None = None,
                  threads: int = 1, run_timeout: float | None = None,
                  stall_timeout: float = STALL_TIMEOUT, results_in_memory: int = 12):
+        from .limits import current
         self.cache = cache or RunCache()
+        self.limits = current()
         if workers is None:
-            workers = int(os.environ.get(WORKERS_ENV, max(1, min(2, os.cpu_count() or 1))))
+            workers = int(os.environ.get(WORKERS_ENV, 0)) or self.limits.workers or \
+                max(1, min(2, os.cpu_count() or 1))
         self.n_workers, self.threads = max(1, workers), max(1, threads)
         self.run_timeout = float(os.environ.get(RUN_TIMEOUT_ENV, DEFAULT_RUN_TIMEOUT)
                                  if run_timeout is None else run_timeout)
@@ -590,7 +593,9 @@ class RunManager:
     # public API
     def submit(self, config, retry: bool = False, token: str | None = None) -> RunHandle:
         """A handle at once: a cached run is done, an identical active run is shared,
-        anything else is queued. A failed run stays failed until retried."""
+        anything else is queued. A failed run stays failed until retried. Raises
+        ConfigError / PriorMismatch for a bad config, LimitExceeded beyond this server's
+        limits (models/limits.py)."""
         from .train import validate
         validate(config)
         key = run_key(config)
@@ -603,6 +608,7 @@ class RunManager:
                 return RunHandle(self, run, token)
             run = self._lookup_cache(key, config)
             if run is None:
+                self.limits.check(config)  # only new trainings are limited, never cached runs
                 run = _Run(key, config, notice=self._pending_notice)
                 self._pending_notice = None
                 self._runs[key] = run
