@@ -46,7 +46,20 @@ def lookup(config) -> RunHandle | None:
 
 
 def submit(config) -> RunHandle:
-    h = manager().submit(config)
+    """Start (or join) config's run. A session may start at most the server's
+    runs_per_session new trainings (models/limits.py); joining a shared or cached run is free."""
+    from models.limits import LimitExceeded
+    m = manager()
+    started = st.session_state.setdefault("_runs_started", 0)
+    new = m.peek(config) is None
+    if new and m.limits.runs_per_session and started >= m.limits.runs_per_session:
+        raise LimitExceeded(
+            f"This session has started {started} trainings, the most this server allows per "
+            "visitor, so that everyone gets a turn. Settings that are already trained still "
+            "open instantly.")
+    h = m.submit(config)
+    if new:
+        st.session_state["_runs_started"] = started + 1
     _handles()[h.key] = h
     return h
 

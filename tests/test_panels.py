@@ -73,3 +73,17 @@ def test_cancel_returns_to_the_train_button():
     at.run()
     assert [b for b in at.button if b.label == "Train"]
     assert not at.exception
+
+
+def test_runs_per_session_limit_is_explained(monkeypatch, tmp_path):
+    from dashboard import panels
+    from models.limits import Limits
+    m = panels.manager()
+    monkeypatch.setattr(m, "limits", Limits(runs_per_session=1))
+    at = AppTest.from_function(panel_app, default_timeout=30)
+    at.session_state["_runs_started"] = 1
+    at.session_state["epochs_for_test"] = 7
+    at.run()
+    [b for b in at.button if b.label == "Train"][0].click().run()
+    assert not at.exception
+    assert any("most this server allows" in e.value for e in at.error)
