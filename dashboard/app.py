@@ -13,7 +13,7 @@ if str(HERE.parent) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import state  # noqa: E402
+from dashboard import panels, state  # noqa: E402
 from dashboard.nav import SECTIONS, existing_pages  # noqa: E402
 
 st.set_page_config(page_title="Latent Lab", page_icon=":material/blur_on:", layout="wide",
@@ -31,6 +31,7 @@ with st.sidebar:
     state.widget(state.Param("presenter", "Presenter mode", False, "bool",
                              help="Larger type and charts for a projector; long explanations "
                                   "fold away. Also in the link."))
+    panels.lecture_sidebar()
 if state.presenter():
     st.html("<style>html{font-size:21px} [data-testid=stMainBlockContainer]"
             "{max-width:100%;padding-top:2.2rem}</style>")

@@ -33,8 +33,14 @@ def _handles() -> dict[str, RunHandle]:
 
 
 def lookup(config) -> RunHandle | None:
-    """This session's handle for config, or a handle to a cached or running run."""
+    """This session's handle for config, or a handle to a cached or running run. Every config
+    a page looks up is recorded, so a lecture can find the runs its views need."""
     from models.runs import run_key
+    from models.train import config_to_dict
+    seen = st.session_state.setdefault("_configs_seen", [])
+    as_dict = config_to_dict(config)
+    if as_dict not in seen:
+        seen.append(as_dict)
     key = run_key(config)
     handles = _handles()
     h = handles.get(key)
@@ -226,3 +232,38 @@ def metric_row(items: list[tuple[str, Any, str | None]]) -> None:
 
 __all__ = ["manager", "run_panel", "RunView", "lookup", "submit", "header", "explain", "card",
            "metric_row", "DONE"]
+
+
+# --- lecture mode -----------------------------------------------------------------------------
+
+def lecture_sidebar() -> None:
+    """In the sidebar: a lecture toggle and, when on, a stepper through the lecture's views."""
+    from . import lecture as lec
+    try:
+        lecture = lec.load()
+    except lec.LectureError as e:
+        if st.query_params.get("lecture") == "true":
+            st.error(f"Lecture mode is unavailable: {e}")
+        return
+    on = state.widget(Param("lecture", "Lecture mode", False, "bool",
+                            help=f"Step through the views of “{lecture.title}”."))
+    if not on:
+        st.session_state.pop("_lecture_view", None)
+        return
+    n = len(lecture.views)
+    labels = {i: f"{i}. {v.title}" for i, v in enumerate(lecture.views, 1)}
+    k = state.widget(Param("view", "View", 1, "choice", options=tuple(range(1, n + 1)),
+                           labels=labels), radio=False)
+    c1, c2 = st.columns(2)
+    target = k
+    if c1.button("◀ Previous", disabled=k <= 1, key="lecture_prev", width="stretch"):
+        target = k - 1
+    if c2.button("Next ▶", disabled=k >= n, key="lecture_next", width="stretch"):
+        target = k + 1
+    view = lecture.views[target - 1]
+    if view.note:
+        st.info(view.note, icon=":material/school:")
+    if st.session_state.get("_lecture_view") != target:
+        st.session_state["_lecture_view"] = target
+        state.apply_later({**view.params, "view": labels[target]})
+        st.switch_page(view.page, query_params={})  # the bound widgets rewrite the URL

@@ -19,8 +19,9 @@ import streamlit as st
 NOTICE_KEY = "_url_notice"
 SEEN_KEY = "_url_params_seen"  # params drawn in this run
 RAW_KEY = "_url_raw"  # the query string this run started with
+PENDING_KEY = "_pending_params"  # URL-form values to apply when their widgets are drawn
 MAX_SHOWN = 40  # characters of a bad value quoted back to the user
-GLOBAL_KEYS = ("presenter",)
+GLOBAL_KEYS = ("presenter", "lecture", "view")
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,11 @@ def widget(p: Param, where=None, disabled: bool = False, **kwargs) -> Any:
     """Draw the control for p, bound to the URL; returns its value."""
     where = where or st
     st.session_state.setdefault(SEEN_KEY, {})[p.key] = p
+    pending = st.session_state.get(PENDING_KEY)
+    if pending and p.key in pending:  # set by a lecture view: a bound widget's value can only
+        ok, value = p.parse(pending.pop(p.key))  # be changed through session state
+        if ok:
+            st.session_state[p.key] = value
     as_radio = kwargs.pop("radio", True)
     common = dict(key=p.key, bind="query-params", help=p.help, disabled=disabled, **kwargs)
     if p.kind == "bool":
@@ -187,3 +193,21 @@ def query_for(params: Sequence[Param], vals: dict[str, Any]) -> dict[str, str]:
 def presenter() -> bool:
     return bool(st.session_state.get("presenter", False))
 
+
+
+def apply_later(values: dict[str, str]) -> None:
+    """Set controls from URL-form values when they are next drawn (on this or another page):
+    the params drawn in this run go back to their defaults unless values names them."""
+    seen: dict[str, Param] = st.session_state.get(SEEN_KEY, {})
+    pending = {k: query_for([p], {k: p.default}).get(k, _url_form(p, p.default))
+               for k, p in seen.items() if k not in GLOBAL_KEYS}
+    pending.update(values)
+    st.session_state[PENDING_KEY] = pending
+
+
+def _url_form(p: Param, v) -> str:
+    if p.kind == "bool":
+        return "true" if v else "false"
+    if p.kind in ("choice", "steps"):
+        return p.label_of(v)
+    return _num(v)

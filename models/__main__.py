@@ -4,7 +4,9 @@
     python -m models sample gan --dataset ring8 --n 1000 --out samples.npy
     python -m models datasets | priors
     python -m models prewarm            # every page's default run, before a lecture
+    python -m models prewarm --lecture assets/lecture.toml
     python -m models cache list | size | clear
+    python -m models pretrained check | build   # the runs shipped in assets/pretrained
 
 Bad arguments print one line and exit with code 2; a failed run exits with code 1.
 """
@@ -166,11 +168,38 @@ def _progress_bar(done: float, total: int, width: int = 30) -> str:
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
+def _lecture_configs(path: str) -> list:
+    """The runs a lecture's views need. The dashboard finds them (it renders each view under
+    Streamlit's AppTest, in a subprocess: this package never imports Streamlit)."""
+    import subprocess
+    from pathlib import Path
+    from .train import config_from_dict
+    root = Path(__file__).resolve().parent.parent
+    print("finding the runs the lecture's views need ...", file=sys.stderr, flush=True)
+    proc = subprocess.run([sys.executable, "-m", "dashboard.lecture", path], cwd=root,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.startswith("error:")]
+        raise UsageError(lines[-1][len("error: "):] if lines else
+                         f"could not read the lecture {path}")
+    configs = []
+    for line in proc.stdout.splitlines():
+        record = json.loads(line)
+        config = config_from_dict(record["config"])
+        if config not in configs:
+            configs.append(config)
+    print(f"{len(configs)} runs for the lecture's views", file=sys.stderr)
+    return configs
+
+
 def cmd_prewarm(args) -> int:
-    """Train every page's default configuration into the cache, with a progress bar."""
+    """Train every page's default configuration (or a lecture's runs) into the cache, with a
+    progress bar and an estimate of the time left."""
+    from .pretrained import install
     from .presets import default_runs
-    from .runs import train_through_cache
-    configs = default_runs()
+    from .runs import RunCache, train_through_cache
+    install(RunCache())  # shipped runs first: they need no training
+    configs = _lecture_configs(args.lecture) if args.lecture else default_runs()
     start = time.perf_counter()
     failed = 0
     for i, config in enumerate(configs):
@@ -194,6 +223,30 @@ def cmd_prewarm(args) -> int:
     print(f"{len(configs) - failed}/{len(configs)} configurations ready in "
           f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 1 if failed else 0
+
+
+def cmd_pretrained(args) -> int:
+    from . import pretrained
+    if args.action == "check":
+        st = pretrained.status()
+        print(f"{len(st.present)} shipped runs, {st.bytes / 1e6:.1f} MB "
+              f"(limit {pretrained.MAX_SHIPPED_MB:.0f} MB) in {pretrained.PRETRAINED_DIR}")
+        for label, keys in (("missing", st.missing), ("stale", st.stale), ("unused", st.extra)):
+            for k in keys:
+                c = st.expected.get(k)
+                print(f"  {label}: {k}" + (f" ({c.kind} {c.dataset})" if c else ""))
+        print("current" if st.current else
+              "not current: run `python -m models pretrained build`")
+        return 0 if st.current else 1
+
+    def progress(i, n, config):
+        print(f"\r{_progress_bar(i, n)} {i + 1}/{n} {config.kind} {config.dataset}".ljust(80),
+              end="", file=sys.stderr, flush=True)
+
+    st = pretrained.build(threads=args.threads, progress=progress)
+    print(f"\rshipped {len(st.present)} runs, {st.bytes / 1e6:.1f} MB".ljust(80),
+          file=sys.stderr)
+    return 0 if st.current else 1
 
 
 def cmd_cache(args) -> int:
@@ -230,9 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-seed", type=int, default=0, help="seed for the samples")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_sample)
-    p = sub.add_parser("prewarm", help="train every page's default configuration")
+    p = sub.add_parser("prewarm", help="train every page's default configuration (or the "
+                       "runs a lecture needs)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--lecture", help="a lecture file: train the runs its views need")
     p.set_defaults(func=cmd_prewarm)
+    p = sub.add_parser("pretrained", help="check or rebuild the shipped pretrained runs")
+    p.add_argument("action", choices=["check", "build"])
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.set_defaults(func=cmd_pretrained)
     p = sub.add_parser("cache", help="inspect or clear the run cache")
     p.add_argument("action", choices=["list", "size", "clear"])
     p.set_defaults(func=cmd_cache)

@@ -1,0 +1,66 @@
+"""Lecture mode: the file format, the sidebar stepper, and finding the runs a lecture needs."""
+
+import re
+
+import pytest
+
+from apptest_util import errors, open_page, widget
+from dashboard import lecture as lec
+
+HOME_ONLY = """
+title = "Test lecture"
+[[view]]
+title = "Curve"
+page = "/"
+params = { story = "Position on a curve", reveal = true }
+note = "Look at the colours."
+[[view]]
+title = "Classes"
+page = "/"
+params = { story = "Hidden class", n = 400 }
+"""
+
+
+def test_parse_reads_views_and_url_values():
+    lecture = lec.parse(HOME_ONLY, "t.toml")
+    assert lecture.title == "Test lecture" and len(lecture.views) == 2
+    assert lecture.views[0].params == {"story": "Position on a curve", "reveal": "true"}
+    assert lecture.views[1].params["n"] == "400" and lecture.views[0].url_path == ""
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[[view]]\ntitle = 'x'", "needs a page"), ("[[view]]\npage = '/nowhere'", "pages:"),
+    ("title = 'x'", "no [[view]]"), ("[[view", "not valid TOML"),
+    ("[[view]]\npage = '/'\nparams = 'x'", "params must be a table")])
+def test_bad_lecture_files_say_what_is_wrong(text, words):
+    with pytest.raises(lec.LectureError, match=re.escape(words)):
+        lec.parse(text, "t.toml")
+
+
+def test_shipped_lecture_file_is_valid():
+    lecture = lec.load(lec.DEFAULT_FILE)
+    assert len(lecture.views) >= 3
+
+
+def test_sidebar_steps_through_views(tmp_path, monkeypatch):
+    f = tmp_path / "lecture.toml"
+    f.write_text(HOME_ONLY)
+    monkeypatch.setenv(lec.LECTURE_ENV, str(f))
+    at = open_page("app_pages/home.py", {"lecture": "true"})
+    assert not errors(at)
+    at.run()  # the stepper switched to view 1's settings
+    assert widget(at, "reveal").value is True
+    assert any("Look at the colours." in i.value for i in at.info)
+    [b for b in at.button if b.label == "Next ▶"][0].click().run()
+    at.run()
+    assert not errors(at)
+    assert widget(at, "story").value == "class" and widget(at, "n").value == 400
+
+
+def test_a_broken_lecture_file_gives_a_message(tmp_path, monkeypatch):
+    f = tmp_path / "lecture.toml"
+    f.write_text("[[view]]\npage = '/nowhere'\n")
+    monkeypatch.setenv(lec.LECTURE_ENV, str(f))
+    at = open_page("app_pages/home.py", {"lecture": "true"})
+    assert not errors(at)
+    assert any("Lecture mode is unavailable" in e.value for e in at.error)
