@@ -24,8 +24,12 @@ HANDLES_KEY = "_run_handles"
 def manager() -> RunManager:
     """One run manager per server process, shared by every session."""
     import torch
+
+    from models.pretrained import install
     torch.set_num_threads(1)  # the server only decodes; workers get the cores
-    return RunManager()
+    m = RunManager()
+    install(m.cache)  # the shipped runs of every page's defaults: pages open ready
+    return m
 
 
 def _handles() -> dict[str, RunHandle]:
