@@ -9,6 +9,8 @@ anchor colours interpolated linearly.
 
 from __future__ import annotations
 
+import copy
+import functools
 import io
 
 import altair as alt
@@ -48,7 +50,7 @@ def _style(chart: alt.Chart) -> alt.Chart:
     s = scale()
     return (chart.configure_axis(labelFontSize=12 * s, titleFontSize=13 * s, grid=True,
                                  gridOpacity=0.4)
-            .configure_legend(labelFontSize=12 * s, titleFontSize=13 * s, orient="bottom")
+            .configure_legend(labelFontSize=12 * s, titleFontSize=13 * s, orient="right")
             .configure_title(fontSize=15 * s, anchor="start", fontWeight="normal")
             .configure_view(strokeWidth=0))
 
@@ -191,3 +193,16 @@ def legend_bar(lo: float, hi: float, label: str, cmap: np.ndarray = VIRIDIS) -> 
             f"<span>{lo:.3g}</span><div style='flex:1;height:10px;border-radius:3px;"
             f"background:linear-gradient(to right,{stops})'></div><span>{hi:.3g}</span>"
             f"<span style='opacity:.7'>{label}</span></div>")
+
+
+def vega_config() -> dict:
+    """The house style as a Vega-Lite ``config`` dict, for specs written as plain dicts and
+    drawn with ``st.vega_lite_chart`` (no Altair object building or schema validation, which
+    cost tens of ms per compound chart on a slider step)."""
+    return copy.deepcopy(_vega_config(scale()))
+
+
+@functools.lru_cache(maxsize=4)
+def _vega_config(s: float) -> dict:
+    del s  # the cache key; _style reads the same scale()
+    return _style(alt.Chart(pd.DataFrame({"a": [0]})).mark_point()).to_dict()["config"]

@@ -127,10 +127,12 @@ def run_panel(config, *, curves: dict[str, str], x: str = "epoch", y_title: str 
     h = lookup(config)
     with where:
         if h is None or h.status == CANCELLED:
-            c1, c2 = st.columns([1, 3], vertical_alignment="center")
+            slot = st.empty()
+            c1, c2 = slot.container().columns([1, 3], vertical_alignment="center")
             if c1.button(train_label, type="primary", key=f"{name}_train"):
                 try:
                     h = submit(config)
+                    slot.empty()  # the live panel takes the button's place
                 except ValueError as e:  # ConfigError, PriorMismatch, LimitExceeded
                     c2.error(str(e))
                     return RunView(None)
@@ -185,9 +187,9 @@ def _finished(h: RunHandle, result: RunResult, curves, x, y_title, timeline_key,
               show_chart) -> RunView:
     snaps = result.snapshots
     m = result.metrics
-    when = "from the cache" if h.cached else "just trained"
-    st.success(f"Trained {when}: {m.get('step', h.step):,} steps in "
-               f"{result.seconds:.1f} s.", icon="✅")
+    where = "Loaded from the cache" if h.cached else "Trained just now"
+    st.success(f"{where}: {m.get('step', h.step):,} steps, {result.seconds:.1f} s of "
+               "training.", icon="✅")
     chart = _history_chart(result.history, curves, x, y_title) if show_chart else None
     if chart is not None:
         charts.show(chart)

@@ -19,6 +19,7 @@ import streamlit as st
 NOTICE_KEY = "_url_notice"
 SEEN_KEY = "_url_params_seen"  # params drawn in this run
 RAW_KEY = "_url_raw"  # the query string this run started with
+EVER_KEY = "_url_params_ever"  # page -> every param it has drawn in this session
 PENDING_KEY = "_pending_params"  # URL-form values to apply when their widgets are drawn
 MAX_SHOWN = 40  # characters of a bad value quoted back to the user
 GLOBAL_KEYS = ("presenter", "lecture", "view")
@@ -143,11 +144,13 @@ def url_notice(page: str) -> str | None:
     page's later reruns)."""
     raw: dict[str, str] = st.session_state.get(RAW_KEY, {})
     seen: dict[str, Param] = st.session_state.get(SEEN_KEY, {})
+    ever = st.session_state.setdefault(EVER_KEY, {}).setdefault(page, set())
+    ever.update(seen)
     problems = []
     for key, value in raw.items():
         p = seen.get(key)
         if p is None:
-            if key in GLOBAL_KEYS:
+            if key in GLOBAL_KEYS or key in ever:  # a control this page hid just now
                 continue
             problems.append(f"“{_clip(key)}” is not a setting of this page")
             try:

@@ -23,7 +23,7 @@ def test_each_control_changed_once_runs_without_exception(page):
     params = seen_params(at)
     assert params, "a page without controls?"
     for key, p in params.items():
-        if key == "presenter":
+        if key in state.GLOBAL_KEYS:  # the frame's own: presenter and lecture mode
             continue
         at = open_page(page)
         if key not in seen_params(at):
@@ -37,7 +37,8 @@ def test_each_control_changed_once_runs_without_exception(page):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_url_parameters_set_the_controls(page):
-    params = {k: p for k, p in seen_params(open_page(page)).items() if k != "presenter"}
+    params = {k: p for k, p in seen_params(open_page(page)).items()
+              if k not in state.GLOBAL_KEYS}
     for key, p in params.items():
         new = other_value(p, p.default)
         query = state.query_for([p], {key: new})
@@ -50,7 +51,8 @@ def test_url_parameters_set_the_controls(page):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_url_round_trip_of_all_values(page):
-    params = [p for k, p in seen_params(open_page(page)).items() if k != "presenter"]
+    params = [p for k, p in seen_params(open_page(page)).items()
+              if k not in state.GLOBAL_KEYS]
     values = {p.key: other_value(p, p.default) for p in params}
     at = open_page(page, state.query_for(params, values))
     got = {k: widget(at, k).value for k in values if k in seen_params(at)}
@@ -74,12 +76,10 @@ GARBAGE = [
 def test_garbage_url_parameters_give_a_notice_not_an_exception(page, query):
     at = open_page(page, query)
     assert not errors(at), errors(at)
-    known = set(seen_params(at)) - {"presenter"}
     if set(query) - {"presenter"}:
         notices = [i.value for i in at.info if "could not be used" in i.value]
         assert notices, (page, query)
         assert len(notices[0]) < 2000  # long values are shortened
-    del known
 
 
 def test_presenter_mode_is_a_url_setting_kept_across_pages():
