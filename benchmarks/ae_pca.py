@@ -30,11 +30,12 @@ def main() -> None:
     ap.add_argument("--ks", type=int, nargs="*", default=[2, 5, 10])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from models.presets import linear_ae
+    from models.presets import linear_match
+    from models.train import AEConfig
     print(f"{'k':>3s} {'linear AE':>10s} {'PCA':>10s} {'gap %':>7s} {'seconds':>8s}  config")
     worst = 0.0
     for k in args.ks:
-        config = linear_ae(k)
+        config = linear_match(AEConfig(latent_dim=k))
         overrides = {n: v for n, v in (("epochs", args.epochs), ("lr", args.lr)) if v}
         config = replace(config, **overrides)
         t = time.perf_counter()

@@ -97,8 +97,11 @@ def prior_control(default: PriorConfig, latent_dim: int, where=None,
     where.caption(PRIORS[name].description)
     if vae and PRIORS[name].bounded:
         where.warning(_prior_problem(config, latent_dim))
-    with where:
+    if where is st:  # the module is not a container: draw where the caller is
         charts.show(prior_density_chart(config))
+    else:
+        with where:
+            charts.show(prior_density_chart(config))
     return config
 
 
@@ -118,7 +121,10 @@ def prior_problem_for_vae(config: PriorConfig, latent_dim: int) -> str | None:
 @st.cache_data(max_entries=64, show_spinner=False)
 def _prior_curve(config: PriorConfig) -> tuple[np.ndarray, np.ndarray]:
     z = torch.linspace(-4.5, 4.5, 181)
-    p = make_prior(config, 1).log_prob(z.unsqueeze(1)).exp()
+    prior = make_prior(config, 1)
+    inside = prior.dist.support.check(z.unsqueeze(1)).reshape(-1)  # a bounded prior: 0 outside
+    p = torch.zeros_like(z)
+    p[inside] = prior.log_prob(z[inside].unsqueeze(1)).exp()
     return z.numpy(), p.numpy()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
 
 from dashboard import state
 from dashboard.nav import existing_pages
@@ -19,8 +20,11 @@ def open_page(path: str, query: dict[str, str] | None = None) -> AppTest:
     if query:
         at.query_params.update(query)
     if not path.endswith("home.py"):
-        at.run()
-        at.switch_page(path)
+        # Open the page itself, as a link does. switch_page() needs a run of the home page
+        # first, which drops the link's settings that are not the home page's and leaves its
+        # widget values (e.g. "seed") behind for the next page: so set the page hash that
+        # st.Page gives a url_path (what switch_page sets) before the first run.
+        at._page_hash = calc_hash(url_path(path))
     at.run()
     return at
 
