@@ -92,7 +92,9 @@ def page(browser):
 
 
 def wait_idle(pg, timeout: float = 30_000) -> None:
-    """Wait until the script has finished running (and the page has settled)."""
+    """Wait until the page has drawn (every page has a title) and its script has finished
+    running; on a loaded machine "notRunning" is also the state before the first run."""
+    pg.wait_for_selector("[data-testid=stMain] h1", timeout=timeout)
     pg.wait_for_selector("[data-test-script-state=notRunning]", timeout=timeout)
     pg.wait_for_timeout(250)
     pg.wait_for_selector("[data-test-script-state=notRunning]", timeout=timeout)

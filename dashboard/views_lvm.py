@@ -1,0 +1,716 @@
+"""Glue for the "Latent variable models" page: its URL-bound controls, the q(z|x0) fit with a
+warm start, and its figures. The maths is ``models.lvm``; this module only arranges it.
+
+Dense fields (the joint p(x, z), 2-D densities over z) are small PNGs (``charts.heatmap_png``)
+placed inside Vega-Lite charts as one ``image`` mark each, so they share axes with the curves
+around them (the marginals sit on the map's edges with aligned scales) at the cost of one mark
+instead of thousands (../shared/GUIDE.md, section 2). The charts are Vega-Lite specs written as
+dicts, with everything that follows the x₀ and z₀ sliders in named datasets (see "figures").
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import streamlit as st
+import torch
+
+from models.lvm import (DECODERS, PRIOR_NAMES, LVMConfig, QFit, View, compute_view, fit_q,
+                        make_lvm, x_grid)
+
+from . import charts, state
+from .state import Param
+
+# one colour per distribution, the same in every figure (Okabe & Ito)
+PRIOR_C, LIK_C, EVID_C, POST_C, Q_C, SAMPLE_C = ("#0072B2", "#009E73", "#CC79A7", "#D55E00",
+                                                "#1B1F24", "#E69F00")
+MAX_K = 3  # mixture components offered by the page
+N_X_IMAGE = {1: 200, 2: 120}  # pixel rows (x bins) of the joint map; 2-D z: sums over 120^2 cells
+MAX_POINTS = 400  # points per plotted curve: every cell of the model's grid (thinner would miss
+#                  the narrow peaks of a posterior under small sigma)
+RANGE_Q = 1e-3  # plotted z range: from this prior (or posterior) quantile to 1 - RANGE_Q
+HEAVY_TAIL_SCALES = 8.0  # Student-t prior: plot at most this many scales either side
+Q_KEY = "_lvm_q"  # session state: (config, QFit) of the last fit, for the warm start
+
+PRIOR_LABELS = {"gaussian": "Gaussian", "laplace": "Laplace", "uniform": "Uniform",
+                "mixture": "Mixture", "student_t": "Student-t"}
+PRIOR_TEXT = {
+    "gaussian": "p(z) = N(m, s²) in each dimension.",
+    "laplace": "p(z) = Laplace with location m and standard deviation s in each dimension: a "
+               "sharp peak and heavier tails.",
+    "uniform": "p(z) = uniform on [m − √3 s, m + √3 s] in each dimension (standard deviation "
+               "s): flat inside a box, zero outside.",
+    "student_t": "p(z) = Student-t with ν degrees of freedom, location m and scale s in each "
+                 "dimension: heavy tails.",
+    "mixture": "p(z) = Σₖ πₖ N(μₖ, sₖ² I): a prior with clusters. Weights are normalised to "
+               "sum to 1.",
+}
+FORMULAS = {  # (1-D z, 2-D z)
+    "linear": ("f(z) = a z + b", "f(z) = a z₁ + c z₂ + b"),
+    "tanh": ("f(z) = a tanh(w z) + b", "f(z) = a tanh(w z₁) + c tanh(w z₂) + b"),
+    "sine": ("f(z) = a sin(w z) + b", "f(z) = a sin(w z₁) + c sin(w z₂) + b"),
+    "cubic": ("f(z) = a z³ + b", "f(z) = a z₁³ + c z₂³ + b"),
+    "fold": ("f(z) = a |z| + b", "f(z) = a |z₁| + c |z₂| + b"),
+}
+DEFAULT = LVMConfig(prior="mixture", mix_weights=(0.4, 0.6, 0.3), mix_locs=(-1.5, 1.5, 0.0),
+                    mix_scales=(0.5, 0.6, 0.4), decoder="linear", a=1.0, b=0.0, c=1.0, w=1.5,
+                    sigma=0.5)
+
+DIM = Param("dim", "Latent dimension", 1, "choice", options=(1, 2),
+            help="1: z is a number and the joint p(x, z) is a map. 2: z = (z₁, z₂); p(z) and "
+                 "p(z|x₀) become maps.")
+PRIOR = Param("prior", "Prior p(z)", DEFAULT.prior, "choice", options=PRIOR_NAMES,
+              labels=PRIOR_LABELS)
+LOC = Param("loc", "Location m", 0.0, "float", lo=-2.0, hi=2.0, step=0.1)
+SCALE = Param("scale", "Scale s", 1.0, "float", lo=0.25, hi=2.0, step=0.05,
+              help="The standard deviation (Gaussian, Laplace, uniform); torch's scale for "
+                   "Student-t.")
+DF = Param("df", "Degrees of freedom ν", 3.0, "float", lo=1.0, hi=30.0, step=0.5,
+           help="Small ν: heavy tails. Large ν: close to a Gaussian.")
+K = Param("comps", "Components K", 2, "choice", options=tuple(range(1, MAX_K + 1)))
+WEIGHTS = [Param(f"w{i + 1}", f"π{i + 1}".translate(charts.SUB), DEFAULT.mix_weights[i], "float",
+                 lo=0.0, hi=1.0, step=0.05, help="Weight of this component (normalised).")
+           for i in range(MAX_K)]
+MEANS = [Param(f"m{i + 1}", f"μ{i + 1}".translate(charts.SUB), DEFAULT.mix_locs[i], "float",
+               lo=-3.0, hi=3.0, step=0.1, help="Mean of this component (along z₁ in 2-D).")
+         for i in range(MAX_K)]
+MEANS_2 = [Param(f"m{i + 1}_z2", f"μ{i + 1} along z₂".translate(charts.SUB),
+                 (1.0, -1.0, 0.0)[i], "float", lo=-3.0, hi=3.0, step=0.1)
+           for i in range(MAX_K)]
+SCALES = [Param(f"s{i + 1}", f"s{i + 1}".translate(charts.SUB), DEFAULT.mix_scales[i], "float",
+                lo=0.1, hi=2.0, step=0.05, help="Standard deviation of this component.")
+          for i in range(MAX_K)]
+DECODER = Param("decoder", "Decoder f(z)", DEFAULT.decoder, "choice", options=tuple(DECODERS),
+                labels={k: v.label for k, v in DECODERS.items()},
+                help="x | z ~ N(f(z), σ²): the decoder f maps z to the mean of x.")
+A = Param("a", "a", DEFAULT.a, "float", lo=-3.0, hi=3.0, step=0.1)
+B = Param("b", "b", DEFAULT.b, "float", lo=-3.0, hi=3.0, step=0.1)
+C = Param("c", "c (weight of z₂)", DEFAULT.c, "float", lo=-3.0, hi=3.0, step=0.1)
+FREQ = Param("freq", "w (frequency)", DEFAULT.w, "float", lo=0.2, hi=4.0, step=0.1)
+SIGMA = Param("sigma", "Noise σ", DEFAULT.sigma, "float", lo=0.05, hi=2.0, step=0.05,
+              help="Standard deviation of x around f(z). Small σ with a steep f needs a finer "
+                   "grid than the page uses; a note says when the numbers are approximate.")
+X0 = Param("x0", "Observed x₀", 0.5, "float", lo=-15.0, hi=15.0, step=0.05,
+           help="The observation whose posterior p(z|x₀) is computed.")
+Z0 = Param("z0", "Latent z₀", 1.0, "float", lo=-6.0, hi=6.0, step=0.05,
+           help="The latent value whose likelihood slice p(x|z₀) is shown.")
+Z0_2 = Param("z0_2", "z₀ along z₂", 0.0, "float", lo=-6.0, hi=6.0, step=0.05)
+SAMPLES = Param("samples", "Show samples", False, "bool",
+                help="Ancestral samples from the joint: z ~ p(z), then x ~ p(x|z).")
+N = Param("count", "Samples", 300, "int", lo=50, hi=1000, step=50)
+SEED = Param("seed", "Seed", 0, "int", lo=0, hi=9999, step=1)
+
+
+# --- controls ---------------------------------------------------------------------------------
+
+def model_controls() -> tuple[LVMConfig | None, str | None]:
+    """The model's widgets (draw them in the sidebar): (config, None), or (None, why not)."""
+    dim = state.widget(DIM)
+    prior = state.widget(PRIOR, radio=False)
+    kw = dict(latent_dim=dim, prior=prior)
+    if prior == "mixture":
+        k = state.widget(K)
+        weights, locs, scales = [], [], []
+        for i in range(k):
+            st.markdown(f"**Component {i + 1}**")
+            c1, c2 = st.columns(2)
+            weights.append(state.widget(WEIGHTS[i], c1))
+            scales.append(state.widget(SCALES[i], c2))
+            if dim == 1:
+                locs.append(state.widget(MEANS[i]))
+            else:
+                c1, c2 = st.columns(2)
+                locs.append((state.widget(MEANS[i], c1), state.widget(MEANS_2[i], c2)))
+        kw.update(mix_weights=weights, mix_locs=locs, mix_scales=scales)
+    else:
+        c1, c2 = st.columns(2)
+        kw.update(prior_loc=state.widget(LOC, c1), prior_scale=state.widget(SCALE, c2))
+        if prior == "student_t":
+            kw.update(df=state.widget(DF))
+    st.caption(PRIOR_TEXT[prior])
+    decoder = state.widget(DECODER, radio=False)
+    st.caption(f"x | z ~ N(f(z), σ²) with {FORMULAS[decoder][dim - 1]}")
+    c1, c2 = st.columns(2)
+    kw.update(decoder=decoder, a=state.widget(A, c1), b=state.widget(B, c2))
+    if dim == 2 or decoder in ("tanh", "sine"):
+        c1, c2 = st.columns(2)
+        if dim == 2:
+            kw.update(c=state.widget(C, c1))
+        if decoder in ("tanh", "sine"):
+            kw.update(w=state.widget(FREQ, c2 if dim == 2 else c1))
+    kw.update(sigma=state.widget(SIGMA))
+    try:
+        return LVMConfig(**kw), None
+    except ValueError as e:
+        return None, str(e)
+
+
+def point_controls(dim: int) -> tuple[float, tuple[float, ...]]:
+    """The x₀ and z₀ sliders, in one row: (x0, z0)."""
+    cols = st.columns(3 if dim == 2 else 2)
+    x0 = state.widget(X0, cols[0])
+    z0 = (state.widget(Z0, cols[1]),)
+    if dim == 2:
+        z0 += (state.widget(Z0_2, cols[2]),)
+    return x0, z0
+
+
+def main_and_side():
+    """Two columns (a figure and its notes); in presenter mode the notes go above the figure,
+    which then has the full width."""
+    if state.presenter():
+        side = st.container()
+        return st.container(), side
+    return st.columns([3, 2], gap="medium")
+
+
+def sample_controls(where) -> tuple[bool, int, int]:
+    show = state.widget(SAMPLES, where)
+    with where.expander("Sample settings"):
+        n, seed = state.widget(N), state.widget(SEED)
+    return show, n, seed
+
+
+# --- computation ------------------------------------------------------------------------------
+
+@dataclass
+class AtZ0:
+    """The factors of Bayes' rule at (x0, z0), as densities."""
+
+    likelihood: float  # p(x0|z0)
+    prior: float  # p(z0)
+    evidence: float  # p(x0)
+    posterior: float  # p(z0|x0)
+
+
+def compute(config: LVMConfig, x0: float, z0) -> View:
+    """``models.lvm.compute_view`` at (x0, z0) without its p(x) curve over an x grid, which the
+    page takes from ``joint_image`` (computed once per model): in 2-D that curve costs a sum
+    over 120² z cells per x value on every x₀ step."""
+    return compute_view(config, x0, z0, x=np.array([x0]))
+
+
+def at_z0(config: LVMConfig, view: View) -> AtZ0:
+    model = make_lvm(config)
+    z0 = view.z0[None, :]  # (1, d)
+    log_lik = float(model.log_likelihood(view.x0, z0)[0])
+    log_prior = float(model.log_prior(z0)[0])
+    return AtZ0(math.exp(log_lik), math.exp(log_prior), math.exp(view.log_evidence_x0),
+                math.exp(log_lik + log_prior - view.log_evidence_x0))
+
+
+def fit(config: LVMConfig, x0: float) -> QFit:
+    """q(z|x0), warm-started from this session's previous fit of the same model (the x₀ slider
+    moves in small steps, so the last optimum is a close start)."""
+    prev = st.session_state.get(Q_KEY)
+    init = prev[1] if prev is not None and prev[0] == config else None
+    q = fit_q(config, x0, init=init)
+    st.session_state[Q_KEY] = (config, q)
+    return q
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def sample(config: LVMConfig, n: int, seed: int) -> pd.DataFrame:
+    z, x = make_lvm(config).sample(n, seed)
+    df = pd.DataFrame({"x": x, "z": z[:, 0]})
+    if config.latent_dim == 2:
+        df["z₂"] = z[:, 1]
+    return df
+
+
+def joint_binned(config: LVMConfig, edges: np.ndarray) -> np.ndarray:
+    """The joint p(x, z) (1-D z) or p(x, z1) = integral p(x, z) dz2 (2-D z, midpoint rule over
+    the model's z grid, as ``log_evidence``), averaged over each x bin between the edges:
+        p(x in bin i, z1) / width = sum_z2 p(z) h2 [Phi((e_i+1 - f(z)) / sigma)
+                                                    - Phi((e_i - f(z)) / sigma)] / width.
+    A density map sampled at points misses ridges narrower than a pixel (small sigma, steep f);
+    bin averages cannot. edges (Nx + 1,) -> (Nx, n1), on the z1 cells of the model's grid."""
+    model = make_lvm(config)
+    grid = model.grid
+    z = grid.points  # (N, d)
+    pz = np.exp(model.log_prior(z)).reshape(grid.shape)  # 0 outside a bounded prior
+    fz = model.decode(z).reshape(grid.shape)
+    u = (np.asarray(edges, dtype=float)[:, None] - fz.reshape(1, -1)) / config.sigma
+    cdf = torch.special.ndtr(torch.from_numpy(u)).numpy()  # (Nx + 1, N), Phi
+    mass = (cdf[1:] - cdf[:-1]).reshape((len(edges) - 1,) + grid.shape)  # P(x in bin | z)
+    mass = mass / np.diff(edges).reshape((-1,) + (1,) * len(grid.shape))
+    joint = mass * pz  # (Nx, n1[, n2])
+    if config.latent_dim == 2:
+        joint = joint.sum(2) * grid.steps[1]
+    return joint
+
+
+def _quantile_range(axis: np.ndarray, p: np.ndarray, q: float = RANGE_Q) -> tuple[float, float]:
+    """The central 1 - 2q of a density p on the cells of axis (unnormalised is fine)."""
+    cdf = np.cumsum(p) / p.sum()
+    lo, hi = np.searchsorted(cdf, [q, 1 - q]).clip(0, len(axis) - 1)
+    return float(axis[lo]), float(axis[hi])
+
+
+def _pad(lo: float, hi: float, frac: float = 0.12) -> tuple[float, float]:
+    pad = frac * max(hi - lo, 1e-6)
+    return lo - pad, hi + pad
+
+
+def _marginals(log_map: np.ndarray) -> list[np.ndarray]:
+    """Per-axis marginals (unnormalised) of a density given as a log map over the z grid."""
+    p = np.exp(log_map - np.max(log_map[np.isfinite(log_map)]))
+    if p.ndim == 1:
+        return [p]
+    return [p.sum(1), p.sum(0)]
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def prior_box(config: LVMConfig) -> tuple[tuple[float, float], ...]:
+    """Per latent dimension, the plotted z range: the prior's central 99.8 %, padded (at most
+    ``HEAVY_TAIL_SCALES`` scales either side for a Student-t prior)."""
+    model = make_lvm(config)
+    log_pz = model.log_prior(model.grid.points).reshape(model.grid.shape)
+    box = [_pad(*_quantile_range(a, m)) for a, m in zip(model.grid.axes, _marginals(log_pz))]
+    if config.prior == "student_t":  # heavy tails: the central 99.8 % can span 600 scales
+        half = HEAVY_TAIL_SCALES * config.prior_scale
+        box = [(max(lo, config.prior_loc - half), min(hi, config.prior_loc + half))
+               for lo, hi in box]
+    return tuple(box)
+
+
+def posterior_box(config: LVMConfig, view: View) -> tuple[tuple[float, float], ...]:
+    """The prior's plotted range, widened to hold the posterior's central 99.8 %."""
+    out = []
+    for d, (axis, m) in enumerate(zip(view.grid.axes, _marginals(view.log_posterior_x0))):
+        lo, hi = _pad(*_quantile_range(axis, m))
+        plo, phi = prior_box(config)[d]
+        out.append((min(lo, plo), max(hi, phi)))
+    return tuple(out)
+
+
+def _cells(axis: np.ndarray, lo: float, hi: float) -> slice:
+    i, j = np.searchsorted(axis, [lo, hi])
+    return slice(max(0, i - 1), min(len(axis), j + 1))
+
+
+def _extent(axis: np.ndarray) -> tuple[float, float]:
+    h = axis[1] - axis[0]
+    return float(axis[0] - h / 2), float(axis[-1] + h / 2)
+
+
+def _data_url(density: np.ndarray) -> str:
+    """A density map (rows: vertical axis, bottom first) as a PNG data URL, 0 -> max."""
+    top = float(np.max(density)) or 1.0
+    img = charts.heatmap_png(density, lo=0.0, hi=top, upscale=1)
+    return "data:image/png;base64," + base64.b64encode(charts.png_bytes(img)).decode()
+
+
+def _x_range(config: LVMConfig) -> tuple[float, float]:
+    """The plotted x range: f(z) +- 3 sigma over the plotted z cells that hold prior mass,
+    within the x grid of ``models.lvm`` (the central 99.9 % of p(x), widened by 4 sigma)."""
+    model = make_lvm(config)
+    grid = model.grid
+    box = prior_box(config)
+    z = grid.points  # (N, d)
+    mass = np.exp(model.log_prior(z)) * grid.cell
+    shown = mass > 1e-6 * mass.max()
+    for d, (lo, hi) in enumerate(box):
+        shown &= (z[:, d] >= lo) & (z[:, d] <= hi)
+    f = model.decode(z[shown])
+    x = x_grid(config)
+    lo = max(float(f.min()) - 3 * config.sigma, float(x[0]))
+    hi = min(float(f.max()) + 3 * config.sigma, float(x[-1]))
+    return (lo, hi) if hi > lo else (float(x[0]), float(x[-1]))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def joint_image(config: LVMConfig) -> dict:
+    """The joint p(x, z) (1-D z) or p(x, z1) (2-D z) on the plotted range, as a PNG of its
+    averages over pixel rows, with its extent, the x bins, and the marginals p(z1) and p(x)
+    (p(x) averaged over the same bins, so the right panel matches the map)."""
+    model = make_lvm(config)
+    axis = model.grid.axes[0]
+    cols = _cells(axis, *prior_box(config)[0])
+    edges = np.linspace(*_x_range(config), N_X_IMAGE[config.latent_dim] + 1)
+    joint = joint_binned(config, edges)  # (Nx, n1)
+    log_pz = model.log_prior(model.grid.points).reshape(model.grid.shape)
+    pz1 = np.exp(log_pz).sum(1) * model.grid.steps[1] if config.latent_dim == 2 \
+        else np.exp(log_pz)
+    px = joint.sum(1) * model.grid.steps[0]  # all z1 cells, not only the plotted ones
+    few = _thin(cols)
+    return dict(url=_data_url(joint[:, cols]), z=_extent(axis[cols]),
+                x=(float(edges[0]), float(edges[-1])), edges=edges,
+                z_axis=axis[few], pz=pz1[few], x_axis=(edges[1:] + edges[:-1]) / 2, px=px)
+
+
+def likelihood_binned(config: LVMConfig, edges: np.ndarray, z0) -> np.ndarray:
+    """p(x|z0) averaged over each x bin, the slice of the map at z0: (Nx,)."""
+    f0 = float(make_lvm(config).decode(np.reshape(np.asarray(z0, dtype=float), (1, -1)))[0])
+    cdf = torch.special.ndtr(torch.from_numpy((edges - f0) / config.sigma)).numpy()
+    return np.diff(cdf) / np.diff(edges)
+
+
+# --- figures ----------------------------------------------------------------------------------
+# Vega-Lite specs as plain dicts, drawn with st.vega_lite_chart: building the same charts with
+# Altair objects and validating them cost 100-300 ms per slider step on this machine. Every
+# number that moves with x0 or z0 lives in a named dataset, not in the spec: while a chart's
+# spec stays the same, the browser swaps its data in place instead of rebuilding the chart.
+
+@dataclass
+class Figure:
+    """A Vega-Lite spec and the named datasets it reads."""
+
+    spec: dict
+    datasets: dict[str, pa.Table]
+
+
+class _Data:
+    """Collects a figure's datasets; ``use`` returns the spec's reference to one."""
+
+    def __init__(self):
+        self.sets: dict[str, pa.Table] = {}
+
+    def use(self, name: str, **cols) -> dict:
+        # Arrow tables, which Streamlit sends as they are (pandas frames cost ~1 ms each more)
+        self.sets[name] = pa.table({k: np.asarray(v) for k, v in cols.items()})
+        return {"name": name}
+
+
+def _px(n: float) -> int:
+    return int(round(n * charts.scale()))
+
+
+def _thin(sl: slice, n: int = MAX_POINTS) -> slice:
+    """Every k-th cell of a range of cells, so that a curve has at most about n points."""
+    k = max(1, -(-(sl.stop - sl.start) // n))
+    return slice(sl.start, sl.stop, k)
+
+
+def _scale() -> dict:
+    """A linear scale whose domain follows the data, so that it can move with the sliders
+    without changing the spec."""
+    return {"nice": False, "zero": False}
+
+
+def _axis(title: str | None) -> dict:
+    return {"title": title, "minExtent": _px(44), "maxExtent": _px(44)}
+
+
+def _num(field: str, **kw) -> dict:
+    return {"field": field, "type": "quantitative", **kw}
+
+
+def _image_layer(data: dict, title1: str, title2: str, s1: dict, s2: dict) -> dict:
+    """A PNG stretched over [a0, a1] x [b0, b1] of the data axes, as one image mark."""
+    return {"data": data, "mark": {"type": "image", "aspect": False, "clip": True},
+            "encoding": {"x": _num("a0", scale=s1, axis=_axis(title1)), "x2": {"field": "a1"},
+                         "y": _num("b0", scale=s2, axis=_axis(title2)), "y2": {"field": "b1"},
+                         "url": {"field": "url", "type": "nominal"}}}
+
+
+def _image_data(d: _Data, name: str, url: str, ext1, ext2) -> dict:
+    return d.use(name, url=[url], a0=[ext1[0]], a1=[ext1[1]], b0=[ext2[0]], b1=[ext2[1]])
+
+
+def _rule(data: dict, channel: str, color: str = "white") -> dict:
+    return {"data": data,
+            "mark": {"type": "rule", "color": color, "strokeDash": [5, 3], "clip": True,
+                     "strokeWidth": 1.6 * charts.scale()},
+            "encoding": {channel: _num("v")}}
+
+
+def _points(data: dict, size: float, opacity: float = 0.8) -> dict:
+    return {"data": data,
+            "mark": {"type": "circle", "color": SAMPLE_C, "size": size * charts.scale(),
+                     "opacity": opacity, "stroke": "white", "strokeWidth": 0.4, "clip": True},
+            "encoding": {"x": _num("a"), "y": _num("b")}}
+
+
+def _curve(data: dict, color: str, w: int, h: int, title: str, vertical: bool = False) -> dict:
+    """A density (fields t, p) as a filled curve along z (horizontal) or, vertical=True,
+    along x (a panel on the right of a map). Its t scale follows the data, which
+    ``_edge_data`` stretches to the map's extent, so it lines up with the map."""
+    pos = _num("t", scale=_scale(), axis=None)
+    val = _num("p", title=None, axis={"tickCount": 2, "format": ".2g", "labelOverlap": True,
+                                      "minExtent": _px(44), "maxExtent": _px(44)})
+    enc = {"y": pos, "x": val} if vertical else {"x": pos, "y": val}
+    return {"width": w, "height": h, "title": title, "data": data, "encoding": enc,
+            "layer": [{"mark": {"type": "area", "color": color, "opacity": 0.3, "clip": True,
+                                "orient": "horizontal" if vertical else "vertical"}},
+                      {"mark": {"type": "line", "color": color, "clip": True,
+                                "strokeWidth": 2 * charts.scale()},
+                       "encoding": {"order": _num("t")}}]}  # along t, not sorted by p
+
+
+def _edge_data(d: _Data, name: str, t: np.ndarray, p: np.ndarray, ext) -> dict:
+    """A curve on the cells of a map's axis, cut to the map's extent and carried flat to its
+    edges, so that its data-driven scale spans exactly the map's."""
+    keep = (t >= ext[0]) & (t <= ext[1])
+    t, p = t[keep], p[keep]
+    return d.use(name, t=np.concatenate([[ext[0]], t, [ext[1]]]),
+                 p=np.concatenate([p[:1], p, p[-1:]]) if len(p) else np.zeros(2))
+
+
+def _within(v: np.ndarray, ext) -> np.ndarray:
+    """The values inside [ext]: a mark outside would widen a data-driven scale."""
+    v = np.asarray(v, dtype=float)
+    return v[(v >= ext[0]) & (v <= ext[1])]
+
+
+def show(fig: Figure, key: str) -> None:
+    """Draw a figure in the house style, at the size its spec sets. Every figure has a fixed
+    width: in the browser a data update of a chart sized to its container took ~25 % more
+    script time (a re-layout to the container on each update)."""
+    spec = {**fig.spec, "datasets": fig.datasets, "config": charts.vega_config()}
+    st.vega_lite_chart(spec=spec, width="content", key=key)
+
+
+def _width(w: float, cap: int) -> int:
+    """w pixels (scaled for presenter mode), at most cap: a fixed-width chart must still fit
+    its column."""
+    return min(_px(w), cap)
+
+
+def joint_figure(config: LVMConfig, view: View, samples: pd.DataFrame | None) -> Figure:
+    """The joint map with p(z) and p(z|x0) on top, p(x) and p(x|z0) on the right; dashed lines
+    at x = x0 and z = z0 mark the slices that the conditionals renormalise."""
+    j = joint_image(config)
+    d = _Data()
+    w, h, m = _px(330), _px(270), _px(62)
+    two = config.latent_dim == 2
+    # no scale domains in the spec (the image's extent sets them), so that it stays the same
+    # for every model of this latent dimension and the browser only swaps data
+    layers = [_image_layer(_image_data(d, "joint", j["url"], j["z"], j["x"]),
+                           "z₁" if two else "z", "x", _scale(), _scale())]
+    if samples is not None:
+        keep = _in_box(samples["z"].to_numpy(), samples["x"].to_numpy(), j["z"], j["x"])
+        layers.append(_points(d.use("samples", a=samples["z"][keep], b=samples["x"][keep]),
+                              14))
+    layers += [_rule(d.use("x0", v=_within([view.x0], j["x"])), "y"),
+               _rule(d.use("z0", v=_within([view.z0[0]], j["z"])), "x")]
+    joint = {"width": w, "height": h, "layer": layers,
+             "title": "p(x, z₁), z₂ integrated out" if two else "p(x, z)"}
+    zc, post = _zslice(view)
+    sl = _thin(_cells(zc, *j["z"]))
+    top = _curve(_edge_data(d, "prior", j["z_axis"], j["pz"], j["z"]), PRIOR_C, w, m,
+                 "p(z₁)" if two else "p(z)")
+    mid = _curve(_edge_data(d, "posterior", zc[sl], post[sl], j["z"]), POST_C, w, m,
+                 ("p(z₁|x₀)" if two else "p(z|x₀)") + ", the row at x₀")
+    right_x = _curve(_edge_data(d, "evidence", j["x_axis"], j["px"], j["x"]), EVID_C, m, h,
+                     "p(x)", vertical=True)
+    right_l = _curve(_edge_data(d, "likelihood", j["x_axis"],
+                                likelihood_binned(config, j["edges"], view.z0), j["x"]),
+                     LIK_C, m, h, "p(x|z₀)", vertical=True)
+    return Figure({"vconcat": [top, mid, {"hconcat": [joint, right_x, right_l],
+                                          "spacing": _px(8)}],
+                   "spacing": _px(6),
+                   "resolve": {"scale": {"x": "independent", "y": "independent"}}}, d.sets)
+
+
+def _zslice(view: View) -> tuple[np.ndarray, np.ndarray]:
+    """p(z1|x0) on the z1 cells (the posterior's marginal along z1 with a 2-D latent)."""
+    axis = view.grid.axes[0]
+    if view.log_posterior_x0.ndim == 1:
+        return axis, np.exp(view.log_posterior_x0)
+    return axis, np.exp(view.log_posterior_x0).sum(1) * view.grid.steps[1]
+
+
+def _curves_figure(z: np.ndarray, curves: dict[str, tuple[np.ndarray, str, list[int]]],
+                   fill: np.ndarray, opacity: float, w: int, h: int, z0: float | None = None
+                   ) -> Figure:
+    """Densities along z in one chart with a legend: curves maps a label to (values, colour,
+    dash); fill is drawn as an area below them; z0, if given, as a rule. Rows are wide with
+    short keys, folded in the browser."""
+    d = _Data()
+    keys = [f"c{i}" for i in range(len(curves))]
+    label_expr = ("{" + ", ".join(f"'{k}': '{v}'" for k, v in zip(keys, curves))
+                  + "}[datum.label]")
+    data = d.use("curves", z=z, fill=fill, **{k: p for k, (p, _, _) in zip(keys,
+                                                                        curves.values())})
+    lines = {"transform": [{"fold": keys, "as": ["curve", "density"]}],
+             "mark": {"type": "line", "clip": True, "strokeWidth": 2.4 * charts.scale()},
+             "encoding": {
+                 "x": _num("z", scale=_scale(), title="z"),
+                 "y": _num("density", title="density"),
+                 "color": {"field": "curve", "type": "nominal", "title": None,
+                           "scale": {"domain": keys,
+                                     "range": [c for _, c, _ in curves.values()]},
+                           "legend": {"orient": "top", "columns": 2, "labelExpr": label_expr,
+                                      "symbolStrokeWidth": 3}},
+                 "strokeDash": {"field": "curve", "type": "nominal", "legend": None,
+                                "scale": {"domain": keys,
+                                          "range": [s for _, _, s in curves.values()]}}}}
+    area = {"mark": {"type": "area", "color": POST_C, "opacity": opacity, "clip": True},
+            "encoding": {"x": _num("z"), "y": _num("fill")}}
+    layers = [area, lines]
+    if z0 is not None:  # an empty rule when z0 is off the plotted range (it would widen it)
+        inside = [z0] if z[0] <= z0 <= z[-1] else []
+        layers.append(_rule(d.use("z0", v=np.array(inside, dtype=float)), "x", color="#555"))
+    return Figure({"width": w, "height": h, "data": data, "layer": layers}, d.sets)
+
+
+def bayes_figure_1d(config: LVMConfig, view: View) -> Figure:
+    """Bayes' rule at x0 along z: p(x0|z), p(z), p(x0) (a constant) and p(z|x0) = their
+    product over p(x0), with z0 marked."""
+    (lo, hi), = posterior_box(config, view)
+    axis = view.grid.axes[0]
+    sl = _thin(_cells(axis, lo, hi))
+    z, post = axis[sl], np.exp(view.log_posterior_x0[sl])
+    curves = {"likelihood p(x₀|z)": (np.exp(view.log_likelihood_x0[sl]), LIK_C, [1, 0]),
+              "prior p(z)": (np.exp(view.log_prior[sl]), PRIOR_C, [1, 0]),
+              "evidence p(x₀)": (np.full(len(z), math.exp(view.log_evidence_x0)), EVID_C,
+                                 [6, 4]),
+              "posterior p(z|x₀)": (post, POST_C, [1, 0])}
+    return _curves_figure(z, curves, post, 0.18, _width(680, 900), charts.height(260),
+                          float(view.z0[0]))
+
+
+def q_figure_1d(config: LVMConfig, view: View, q: QFit) -> Figure:
+    """q(z|x0), a (truncated) Gaussian, over the exact posterior p(z|x0)."""
+    (lo, hi), = posterior_box(config, view)
+    axis = view.grid.axes[0]
+    sl = _thin(_cells(axis, lo, hi))
+    z, post = axis[sl], np.exp(view.log_posterior_x0[sl])
+    curves = {"exact p(z|x₀)": (post, POST_C, [1, 0]),
+              "q(z|x₀)": (q_density(view, q)[sl], Q_C, [7, 4])}
+    return _curves_figure(z, curves, post, 0.25, _width(420, 560), charts.height(230))
+
+
+def q_density(view: View, q: QFit) -> np.ndarray:
+    """q(z|x0) on the z grid as fit_q uses it: N(loc, diag(scale²)) normalised over the grid
+    cells inside the prior's support (so truncated to a uniform prior's box)."""
+    z = view.grid.points
+    u = (z - q.loc) / q.scale
+    log_q = -0.5 * (u * u).sum(-1)
+    log_q[~np.isfinite(view.log_prior.ravel())] = -np.inf
+    log_q -= log_q.max()
+    p = np.exp(log_q)
+    return (p / (p.sum() * view.grid.cell)).reshape(view.grid.shape)
+
+
+def _in_box(a: np.ndarray, b: np.ndarray, e1, e2) -> np.ndarray:
+    return (a >= e1[0]) & (a <= e1[1]) & (b >= e2[0]) & (b <= e2[1])
+
+
+def _map(d: _Data, name: str, log_map: np.ndarray, view: View, box, title: str, w: int,
+         extra=()) -> dict:
+    """A density over the 2-D z plane (a log map on the grid) as an image, z0 marked. Its
+    extent is data, so the plotted box can follow x0 without changing the spec."""
+    (z1lo, z1hi), (z2lo, z2hi) = box
+    a1, a2 = view.grid.axes
+    s1, s2 = _cells(a1, z1lo, z1hi), _cells(a2, z2lo, z2hi)
+    sub = log_map[s1, s2]
+    finite = np.isfinite(sub)
+    p = np.where(finite, np.exp(sub - (sub[finite].max() if finite.any() else 0.0)), 0.0)
+    e1, e2 = _extent(a1[s1]), _extent(a2[s2])
+    img = _image_layer(_image_data(d, name, _data_url(p.T), e1, e2), "z₁", "z₂", _scale(),
+                       _scale())
+    z0 = view.z0 if _in_box(view.z0[0], view.z0[1], e1, e2) else np.empty((0, 2))
+    z0 = np.reshape(z0, (-1, 2))
+    cross = {"data": d.use(name + "_z0", a=z0[:, 0], b=z0[:, 1]),
+             "mark": {"type": "point", "shape": "cross", "color": "white", "filled": False,
+                      "size": 120 * charts.scale(), "strokeWidth": 2.5, "clip": True},
+             "encoding": {"x": _num("a"), "y": _num("b")}}
+    return {"width": w, "height": w, "title": title,
+            "layer": [img, *[f(d, e1, e2) for f in extra], cross]}
+
+
+def bayes_figure_2d(config: LVMConfig, view: View, samples: pd.DataFrame | None) -> Figure:
+    """p(x0|z), p(z) and p(z|x0) as maps over the z plane, side by side."""
+    box = posterior_box(config, view)
+    w = min(_px(220), 250)  # three in a row must fit the presenter's wider axes too
+    d = _Data()
+
+    def dots(d, e1, e2):  # samples inside the plotted box (outside ones would widen it)
+        keep = _in_box(samples["z"], samples["z₂"], e1, e2)
+        return _points(d.use("samples", a=samples["z"][keep], b=samples["z₂"][keep]), 10, 0.7)
+
+    return Figure({"hconcat": [
+        _map(d, "lik", view.log_likelihood_x0, view, box, "likelihood p(x₀|z)", w),
+        _map(d, "prior", view.log_prior, view, box, "prior p(z)", w,
+             [dots] if samples is not None else []),
+        _map(d, "post", view.log_posterior_x0, view, box, "posterior p(z|x₀)", w)],
+        "spacing": _px(14), "resolve": {"scale": {"x": "independent", "y": "independent"}}},
+        d.sets)
+
+
+def q_figure_2d(config: LVMConfig, view: View, q: QFit) -> Figure:
+    """The exact posterior map with q's 1 and 2 standard-deviation ellipses and its mean."""
+    d = _Data()
+
+    def ellipses(d, e1, e2):  # clipped to the map by the mark, but never widening it
+        t = np.linspace(0, 2 * np.pi, 73)
+        a = np.concatenate([q.loc[0] + k * q.scale[0] * np.cos(t) for k in (1, 2)])
+        b = np.concatenate([q.loc[1] + k * q.scale[1] * np.sin(t) for k in (1, 2)])
+        a, b = np.clip(a, *e1), np.clip(b, *e2)
+        return {"data": d.use("q", a=a, b=b, i=np.tile(np.arange(73), 2),
+                              k=np.repeat(["1 sd", "2 sd"], 73)),
+                "mark": {"type": "line", "color": "white", "clip": True,
+                         "strokeWidth": 2 * charts.scale()},
+                "encoding": {"x": _num("a"), "y": _num("b"), "order": _num("i"),
+                             "detail": {"field": "k", "type": "nominal"},
+                             "strokeDash": {"field": "k", "type": "nominal", "legend": None,
+                                            "scale": {"domain": ["1 sd", "2 sd"],
+                                                      "range": [[1, 0], [6, 4]]}}}}
+
+    def centre(d, e1, e2):
+        loc = q.loc if _in_box(q.loc[0], q.loc[1], e1, e2) else np.empty((0, 2))
+        loc = np.reshape(loc, (-1, 2))
+        return {"data": d.use("q_loc", a=loc[:, 0], b=loc[:, 1]),
+                "mark": {"type": "circle", "color": "white", "size": 50 * charts.scale(),
+                         "opacity": 1, "clip": True},
+                "encoding": {"x": _num("a"), "y": _num("b")}}
+
+    spec = _map(d, "post", view.log_posterior_x0, view, posterior_box(config, view),
+                "exact p(z|x₀) and q(z|x₀)", _px(300), [ellipses, centre])
+    return Figure(spec, d.sets)
+
+
+def elbo_figure(q: QFit) -> Figure:
+    """log p(x0) = ELBO + KL(q || p(z|x0)) as bars on a nats axis: the ELBO's bar plus the gap
+    reaches exactly as far as log p(x0)'s. Bars start at the axis's left end (log densities
+    have no natural zero), which lies below the ELBO by at least one nat."""
+    lo = math.floor(q.elbo - max(1.0, 1.5 * q.gap))
+    names = ["log p(x₀)", "ELBO", "gap KL(q‖p(z|x₀))"]
+    d = _Data()
+    data = d.use("bars", row=["log p(x₀)", "ELBO + gap", "ELBO + gap"], part=names,
+                 start=[lo, lo, q.elbo], end=[q.log_evidence, q.elbo, q.log_evidence])
+    return Figure({
+        "width": _width(360, 480), "height": {"step": _px(34)}, "data": data,
+        "mark": {"type": "bar", "height": {"band": 0.72}, "clip": True},
+        "encoding": {
+            "x": _num("start", title="nats", scale=_scale()), "x2": {"field": "end"},
+            "y": {"field": "row", "type": "nominal", "title": None,
+                  "sort": ["log p(x₀)", "ELBO + gap"]},
+            "color": {"field": "part", "type": "nominal", "title": None,
+                      "scale": {"domain": names, "range": [EVID_C, PRIOR_C, POST_C]},
+                      "legend": {"orient": "bottom"}},
+            "tooltip": [{"field": "part", "type": "nominal"},
+                        {"field": "end", "type": "quantitative", "title": "up to",
+                         "format": ".4f"}]}}, d.sets)
+
+
+def q_text(q: QFit) -> str:
+    """What the fitted q is, and why it falls short of the exact posterior when it does."""
+    return (f"q(z|x₀), with mean {vec(q.loc)} and standard deviation {vec(q.scale)}"
+            + (" before truncation" if q.truncated else "")
+            + ", is the Gaussian with the highest ELBO (ELBO ≤ log p(x₀), always; equal only "
+              "when q can match the exact posterior: a linear decoder with a Gaussian prior in "
+              "1-D, while in 2-D that posterior correlates z₁ and z₂ and this q, with "
+              "independent z₁ and z₂, cannot). "
+            + ("Because the uniform prior is zero outside its box, q is a Gaussian truncated "
+               "to the box (otherwise KL(q ‖ p(z|x₀)) would be infinite). " if q.truncated
+               else "")
+            + "With two posterior modes q settles on one: as x₀ moves, it starts from its last "
+              "fit, so it follows the mode it is on.")
+
+
+def fmt_density(p: float) -> str:
+    return "0" if p == 0 else f"{p:.4g}"
+
+
+def vec(v) -> str:
+    """A number, or a tuple of numbers for a 2-D latent, to 3 decimals."""
+    v = np.atleast_1d(v)
+    return f"{v[0]:.3f}" if len(v) == 1 else "(" + ", ".join(f"{x:.3f}" for x in v) + ")"

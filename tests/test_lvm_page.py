@@ -1,0 +1,317 @@
+"""The "Latent variable models" page under AppTest: it runs for every prior, decoder and latent
+dimension; the numbers it prints are those of models.lvm for the same settings (and of the
+closed forms where they exist); bad settings give a message; and its glue (views_lvm) is
+checked against references."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+
+from apptest_util import errors, open_page, other_value, seen_params, widget
+from dashboard import state
+from dashboard import views_lvm as views
+from dashboard.nav import DASHBOARD
+from models.lvm import (DECODERS, PRIOR_NAMES, LVMConfig, closed_form_evidence, compute_view,
+                        fit_q, make_lvm)
+
+PAGE = "app_pages/lvm.py"
+DEFAULT_X0, DEFAULT_Z0 = views.X0.default, views.Z0.default
+
+
+def page(query: dict | None = None):
+    at = open_page(PAGE, query)
+    assert not errors(at), errors(at)
+    return at
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def number(at, label_start: str) -> float:
+    (value,) = [v for k, v in metrics(at).items() if k.startswith(label_start)]
+    return float(value)
+
+
+def page_config(**kw) -> LVMConfig:
+    """The model the page builds at its defaults, with kw changed."""
+    d = views.DEFAULT
+    base = dict(prior="mixture", mix_weights=d.mix_weights[:2], mix_locs=d.mix_locs[:2],
+                mix_scales=d.mix_scales[:2], decoder=d.decoder, a=d.a, b=d.b, c=d.c,
+                sigma=d.sigma)  # w: drawn (and passed) only for tanh and sine
+    return LVMConfig(**{**base, **kw})
+
+
+def assert_numbers_match(at, config: LVMConfig, x0: float, z0) -> None:
+    """Every number printed on the page against models.lvm (cold-started fit)."""
+    view = compute_view(config, x0, z0)
+    q = fit_q(config, x0)
+    model = make_lvm(config)
+    z = np.reshape(np.asarray(z0, dtype=float), (1, -1))
+    lik = float(np.exp(model.log_likelihood(x0, z)[0]))
+    prior = float(np.exp(model.log_prior(z)[0]))
+    post = float(np.exp(model.log_posterior(z, x0)[0]))
+    assert number(at, "log p(x₀)") == pytest.approx(view.log_evidence_x0, abs=6e-5)
+    assert number(at, "log p(x₀)") == pytest.approx(q.log_evidence, abs=6e-5)
+    assert number(at, "ELBO") == pytest.approx(q.elbo, abs=6e-5)
+    assert number(at, "gap") == pytest.approx(q.gap, abs=6e-5)
+    assert number(at, "p(x₀|z₀)") == pytest.approx(lik, rel=6e-4, abs=1e-300)
+    assert number(at, "× p(z₀)") == pytest.approx(prior, rel=6e-4, abs=1e-300)
+    assert number(at, "÷ p(x₀)") == pytest.approx(math.exp(view.log_evidence_x0), rel=6e-4)
+    assert number(at, "= p(z₀|x₀)") == pytest.approx(post, rel=6e-4, abs=1e-300)
+    # the printed ELBO never exceeds the printed log evidence, and the gap is their difference
+    assert number(at, "ELBO") <= number(at, "log p(x₀)") + 1e-4
+    assert number(at, "gap") == pytest.approx(number(at, "log p(x₀)") - number(at, "ELBO"),
+                                              abs=2e-4)
+
+
+def vega(at) -> list:
+    """The page's charts, in page order."""
+    return at.get("vega_lite_chart")
+
+
+def dataset(chart, name: str) -> pa.Table:
+    (d,) = [d for d in chart.proto.datasets if d.name == name]
+    return pa.ipc.open_stream(d.data.data).read_all()
+
+
+# --- the page -------------------------------------------------------------------------------
+
+def test_page_at_its_defaults_shows_the_five_distributions_and_the_elbo():
+    at = page()
+    assert at.title[0].value == "Latent variable models"
+    subheaders = [s.value for s in at.subheader]
+    assert any("joint p(x, z)" in s for s in subheaders)
+    assert any("Bayes' rule" in s for s in subheaders)
+    assert any("ELBO" in s for s in subheaders)
+    assert len(vega(at)) == 4  # joint with marginals, Bayes' rule, q over p(z|x0), ELBO bar
+    joint = vega(at)[0]
+    names = {d.name for d in joint.proto.datasets}
+    assert {"joint", "prior", "posterior", "evidence", "likelihood", "x0", "z0"} <= names
+    assert "samples" not in names
+    assert not at.warning
+    assert_numbers_match(at, page_config(), DEFAULT_X0, (DEFAULT_Z0,))
+
+
+def test_two_dimensional_latent():
+    at = page({"dim": "2", "z0_2": "-0.5"})
+    assert "z0_2" in seen_params(at) and "c" in seen_params(at)
+    assert len(vega(at)) == 4
+    bayes = vega(at)[1]
+    assert {d.name for d in bayes.proto.datasets} >= {"lik", "prior", "post"}  # three maps
+    config = page_config(latent_dim=2, mix_locs=((-1.5, 1.0), (1.5, -1.0)))
+    assert_numbers_match(at, config, DEFAULT_X0, (DEFAULT_Z0, -0.5))
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+@pytest.mark.parametrize("prior", PRIOR_NAMES)
+def test_each_prior(prior, dim):
+    at = page({"prior": views.PRIOR_LABELS[prior], "dim": str(dim), "x0": "1.2"})
+    assert widget(at, "prior").value == prior
+    if prior == "mixture":
+        locs = views.DEFAULT.mix_locs[:2] if dim == 1 else ((-1.5, 1.0), (1.5, -1.0))
+        config = page_config(latent_dim=dim, mix_locs=locs)
+    else:
+        config = page_config(latent_dim=dim, prior=prior)
+    z0 = (DEFAULT_Z0,) if dim == 1 else (DEFAULT_Z0, 0.0)
+    assert_numbers_match(at, config, 1.2, z0)
+    truncated_note = any("truncated to the box" in m.value for m in at.markdown)
+    assert truncated_note == (prior == "uniform")
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+@pytest.mark.parametrize("decoder", list(DECODERS))
+def test_each_decoder(decoder, dim):
+    query = {"decoder": DECODERS[decoder].label, "dim": str(dim), "prior": "Gaussian",
+             "a": "1.5", "x0": "0.8"}
+    if decoder in ("tanh", "sine"):
+        query["freq"] = "2"
+    at = page(query)
+    assert widget(at, "decoder").value == decoder
+    config = page_config(latent_dim=dim, prior="gaussian", decoder=decoder, a=1.5,
+                         **({"w": 2.0} if decoder in ("tanh", "sine") else {}))
+    assert_numbers_match(at, config, 0.8, (DEFAULT_Z0,) if dim == 1 else (DEFAULT_Z0, 0.0))
+    formula = views.FORMULAS[decoder][dim - 1]
+    assert any(formula in c.value for c in at.caption)
+
+
+def test_linear_gaussian_matches_the_closed_form_and_has_no_gap():
+    at = page({"prior": "Gaussian", "loc": "0.5", "scale": "1.3", "a": "1.5", "b": "0.2",
+               "sigma": "0.4", "x0": "2"})
+    config = LVMConfig(prior_loc=0.5, prior_scale=1.3, a=1.5, b=0.2, sigma=0.4)
+    exact = float(closed_form_evidence(config).log_prob(torch.tensor(2.0, dtype=torch.float64)))
+    assert number(at, "log p(x₀)") == pytest.approx(exact, abs=1e-4)
+    assert number(at, "gap") == pytest.approx(0.0, abs=1e-4)  # the posterior is Gaussian
+    assert number(at, "ELBO") == pytest.approx(exact, abs=2e-4)
+
+
+def test_a_bimodal_posterior_leaves_a_gap():
+    at = page({"prior": "Gaussian", "decoder": "Fold", "a": "2", "sigma": "0.3", "x0": "2"})
+    assert number(at, "gap") > 0.3  # q covers one of two equal modes: KL ~ log 2
+
+
+def test_moving_x0_changes_the_numbers_and_warm_starts_q():
+    at = page()
+    before = metrics(at)
+    for x0 in (0.55, 0.6, 0.65, 0.7):
+        widget(at, "x0").set_value(x0).run()
+        assert not errors(at)
+    after = metrics(at)
+    assert after["log p(x₀)"] != before["log p(x₀)"] and after["ELBO"] != before["ELBO"]
+    assert at.session_state[views.Q_KEY][0] == page_config()  # kept for the next step
+    assert_numbers_match(at, page_config(), 0.7, (DEFAULT_Z0,))  # warm start: same optimum
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+@pytest.mark.parametrize("key, value", [("x0", 1.5), ("sigma", 0.8), ("decoder", "tanh"),
+                                        ("prior", "laplace")])
+def test_sliders_change_chart_data_not_chart_specs(dim, key, value):
+    """The browser swaps data in place only while a chart's spec is unchanged: everything
+    that follows x0 (or the model, within one latent dimension) must be data."""
+    at = page({"dim": str(dim), "samples": "true"})
+    specs = [c.proto.spec for c in vega(at)]
+    data = [{d.name: d.data.data for d in c.proto.datasets} for c in vega(at)]
+    widget(at, key).set_value(value).run()
+    assert not errors(at)
+    assert [c.proto.spec for c in vega(at)] == specs
+    moved = [{d.name: d.data.data for d in c.proto.datasets} for c in vega(at)]
+    assert all(a != b for a, b in zip(data, moved))  # every chart follows the change
+
+
+def test_samples_are_drawn_on_the_joint_on_request():
+    at = page({"samples": "true", "count": "150", "seed": "3"})
+    table = dataset(vega(at)[0], "samples")
+    assert table.num_rows == 150
+    z, x = make_lvm(page_config()).sample(150, 3)
+    np.testing.assert_allclose(table.column("a").to_numpy(), z[:, 0])
+    np.testing.assert_allclose(table.column("b").to_numpy(), x)
+
+
+def test_a_bad_setting_shows_a_message_not_an_exception():
+    at = page({"w1": "0", "w2": "0"})
+    assert any("Mixture weights" in w.value for w in at.warning)
+    assert not at.metric and not vega(at)
+
+
+def test_a_far_observation_is_flagged():
+    at = page({"x0": "15"})
+    assert any("edge of the z grid" in w.value for w in at.warning)
+
+
+def test_presenter_mode_runs():
+    at = page({"presenter": "true", "dim": "2"})
+    assert len(vega(at)) == 4
+
+
+def test_vae_link_only_when_the_vae_page_exists():
+    at = page()
+    assert bool(at.get("page_link")) == (DASHBOARD / "app_pages" / "vae.py").exists()
+    assert any("VAE's objective" in m.value for m in at.markdown)
+
+
+def test_url_round_trip_of_the_page_settings():
+    params = [p for k, p in seen_params(page()).items() if k not in state.GLOBAL_KEYS
+              and k not in ("lecture", "view")]
+    values = {p.key: other_value(p, p.default) for p in params}
+    values["w1"], values["w2"] = 0.25, 0.5  # keep a valid mixture
+    at = page(state.query_for(params, values))
+    got = {k: widget(at, k).value for k in values if k in seen_params(at)}
+    assert got == {k: v for k, v in values.items() if k in got}
+
+
+# --- the glue -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_binned_joint_integrates_to_the_marginals(dim):
+    config = LVMConfig(latent_dim=dim, prior="laplace", decoder="tanh", a=2.0, w=1.5, b=0.3,
+                       sigma=0.4)
+    model = make_lvm(config)
+    grid = model.grid
+    edges = np.linspace(-6, 6.5, 251)  # covers f(z) +- 9 sigma
+    j = views.joint_binned(config, edges)  # (250, n1)
+    assert j.shape == (250, grid.shape[0])
+    # over x: p(z1) (z2 integrated out in 2-D)
+    pz = np.exp(model.log_prior(grid.points)).reshape(grid.shape)
+    pz1 = pz.sum(1) * grid.steps[1] if dim == 2 else pz
+    np.testing.assert_allclose(j.sum(0) * np.diff(edges)[0], pz1, atol=1e-9)
+    # over z1: p(x) averaged over each bin (here by 40 points per bin)
+    width = np.diff(edges)[0]
+    sub = edges[:-1, None] + width * (np.arange(40) + 0.5) / 40  # (250, 40)
+    average = np.exp(model.log_evidence(sub)).mean(1)
+    np.testing.assert_allclose(j.sum(1) * grid.steps[0], average, rtol=1e-4, atol=1e-12)
+
+
+def test_binned_joint_matches_the_linear_gaussian_form():
+    config = LVMConfig(latent_dim=2, prior_loc=0.3, prior_scale=0.9, a=1.2, b=-0.4, c=-0.7,
+                       sigma=0.5)
+    z1 = make_lvm(config).grid.axes[0]
+    edges = np.linspace(-3, 3, 1201)  # narrow bins: bin averages ~ point values
+    x = (edges[1:] + edges[:-1]) / 2
+    j = views.joint_binned(config, edges)
+    # z1 ~ N(m, s^2), x | z1 ~ N(a z1 + c m + b, c^2 s^2 + sigma^2)
+    m, s = 0.3, 0.9
+    var = config.c ** 2 * s ** 2 + config.sigma ** 2
+    exact = np.exp(-0.5 * ((z1 - m) / s) ** 2 - math.log(s * math.sqrt(2 * math.pi))
+                   - 0.5 * (x[:, None] - config.a * z1 - config.c * m - config.b) ** 2 / var
+                   - 0.5 * math.log(2 * math.pi * var))
+    np.testing.assert_allclose(j, exact, atol=2e-5)
+
+
+def test_a_ridge_narrower_than_a_pixel_keeps_its_mass():
+    """sigma = 0.05 with the cubic decoder: a point-sampled map would show dots; each column of
+    the binned map still holds p(z) of mass."""
+    config = LVMConfig(decoder="cubic", a=2.0, sigma=0.05)
+    j = views.joint_image(config)
+    model = make_lvm(config)
+    width = np.diff(j["edges"])[0]
+    assert width > 5 * config.sigma  # the ridge is far narrower than a pixel row
+    cols = views._cells(model.grid.axes[0], *views.prior_box(config)[0])
+    mass = views.joint_binned(config, j["edges"])[:, cols].sum(0) * width
+    pz = np.exp(model.log_prior(model.grid.axes[0][cols][:, None]))
+    inside = (model.decode(model.grid.axes[0][cols][:, None]) > j["x"][0] + 0.2) & \
+        (model.decode(model.grid.axes[0][cols][:, None]) < j["x"][1] - 0.2)
+    np.testing.assert_allclose(mass[inside], pz[inside], rtol=1e-6)
+
+
+def test_the_likelihood_slice_is_a_normalised_bin_average():
+    config = LVMConfig(decoder="sine", a=1.5, w=2.0, sigma=0.3)
+    edges = np.linspace(-4, 4, 161)
+    p = views.likelihood_binned(config, edges, (0.7,))
+    assert p.sum() * 0.05 == pytest.approx(1.0, abs=1e-9)
+    centre = (edges[1:] + edges[:-1]) / 2
+    f0 = 1.5 * math.sin(1.4)
+    np.testing.assert_allclose(p, np.exp(-0.5 * ((centre - f0) / 0.3) ** 2)
+                               / (0.3 * math.sqrt(2 * math.pi)), atol=2e-3)
+
+
+@pytest.mark.parametrize("prior", ["gaussian", "uniform"])
+def test_q_density_is_normalised_on_the_grid_and_truncated_to_the_support(prior):
+    config = LVMConfig(prior=prior, decoder="fold", sigma=0.3)
+    view = compute_view(config, 1.0, [0.0])
+    q = fit_q(config, 1.0)
+    p = views.q_density(view, q)
+    assert p.sum() * view.grid.cell == pytest.approx(1.0, abs=1e-12)
+    outside = ~np.isfinite(view.log_prior)
+    assert outside.any() == (prior == "uniform")
+    assert np.all(p[outside] == 0)
+    # the ELBO fit's own KL from the density drawn on the page
+    post = np.exp(view.log_posterior_x0)
+    inside = p > 0
+    kl = float(np.sum(p[inside] * np.log(p[inside] / post[inside])) * view.grid.cell)
+    assert kl == pytest.approx(q.gap, abs=1e-8)
+
+
+def test_plotted_ranges_hold_the_prior_and_the_posterior():
+    config = replace(page_config(), prior="student_t", df=1.0, prior_scale=1.0)
+    (lo, hi), = views.prior_box(config)
+    assert -8.0 <= lo < -3 and 3 < hi <= 8.0  # heavy tails: capped at 8 scales
+    view = compute_view(page_config(prior="gaussian"), 6.0, [0.0])
+    (lo, hi), = views.posterior_box(page_config(prior="gaussian"), view)
+    mode = view.grid.axes[0][np.argmax(view.log_posterior_x0)]
+    assert lo < mode < hi and hi > views.prior_box(page_config(prior="gaussian"))[0][1] - 1
