@@ -58,7 +58,8 @@ class GAN(nn.Module):
         return self.discriminator(x).squeeze(-1)  # (n,) logits (scores for wgan-gp)
 
     def d_loss(self, x_real: torch.Tensor, x_fake: torch.Tensor) -> torch.Tensor:
-        d_real, d_fake = self.critic(x_real), self.critic(x_fake)
+        d = self.critic(torch.cat([x_real, x_fake]))  # one pass for both: (B_real + B_fake,)
+        d_real, d_fake = d[:len(x_real)], d[len(x_real):]
         if self.loss_name in ("ns", "minimax"):
             return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
         if self.loss_name == "lsgan":
