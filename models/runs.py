@@ -357,7 +357,7 @@ def _train_into_cache(cache: RunCache, key: str, config, threads: int | None) ->
     cache.log_training(key, config)
     snapshots: list[dict] = []
     for ev in train(config, threads):
-        if ev.snapshot is not None:
+        if ev.snapshot is not None and ev.keep:
             snapshots.append({"step": ev.step, **ev.snapshot})
         if ev.type == "done":
             cache.write(key, config, ev.model, ev.history, snapshots, ev.metrics, ev.seconds)
@@ -403,7 +403,8 @@ def _worker_main(conn, threads: int, cache_root: str, max_bytes: int) -> None:
                 if ev.type != "progress" or now - last >= PROGRESS_INTERVAL:
                     last = now
                     conn.send(("event", key, ev.type, ev.step, ev.total_steps, ev.epoch,
-                               ev.metrics, ev.snapshot, ev.seconds, time.process_time() - cpu0))
+                               ev.metrics, ev.snapshot, ev.keep, ev.seconds,
+                               time.process_time() - cpu0))
             conn.send(("finished", key, CANCELLED if cancelled else DONE, None))
         except (Diverged, PriorMismatch, ConfigError) as e:
             conn.send(("finished", key, FAILED, str(e)))
@@ -481,7 +482,8 @@ class _Run:
     epoch: float = 0.0
     metrics: dict = field(default_factory=dict)  # latest progress metrics
     history: list = field(default_factory=list)  # eval metrics so far
-    snapshots: list = field(default_factory=list)  # snapshots so far (live replay)
+    snapshots: list = field(default_factory=list)  # snapshots kept so far (for the replay)
+    latest: dict | None = None  # the newest snapshot, kept or not (for watching live)
     error: str | None = None
     notice: str | None = None
     cached: bool = False
@@ -538,6 +540,8 @@ class RunHandle:
 
     @property
     def latest_snapshot(self) -> dict | None:
+        if self._run.status != DONE and self._run.latest is not None:
+            return self._run.latest
         snaps = self.snapshots
         return snaps[-1] if snaps else None
 
@@ -745,7 +749,7 @@ class RunManager:
         run.version += 1
         if status == DONE:
             run.step = run.total_steps or run.step
-            run.snapshots = []  # served from the cache from now on
+            run.snapshots, run.latest = [], None  # served from the cache from now on
         if run.lock is not None:
             try:
                 run.lock.release(force=True)
@@ -798,13 +802,15 @@ class RunManager:
         if run is None or msg[1] != run.key:
             return
         if msg[0] == "event":
-            _, _, etype, step, total, epoch, metrics, snapshot, seconds, cpu = msg
+            _, _, etype, step, total, epoch, metrics, snapshot, keep, seconds, cpu = msg
             run.step, run.total_steps, run.epoch, run.worker_cpu = step, total, epoch, cpu
             run.metrics = metrics
             if etype == "eval":
                 run.history.append(metrics)
                 if snapshot is not None:
-                    run.snapshots.append({"step": step, **snapshot})
+                    run.latest = {"step": step, **snapshot}
+                    if keep:
+                        run.snapshots.append(run.latest)
             run.version += 1
         elif msg[0] == "finished":
             _, _, status, error = msg

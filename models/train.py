@@ -113,6 +113,7 @@ class Event:
     epoch: float
     metrics: dict[str, float]
     snapshot: dict[str, np.ndarray] | None = None
+    keep: bool = True  # False: a snapshot for watching live, not kept for the replay
     model: torch.nn.Module | None = None
     history: list[dict[str, float]] | None = None
     seconds: float = 0.0
@@ -446,9 +447,8 @@ def _train_gan(config: GANConfig, data, model: GAN) -> Iterator[Event]:
             m = evaluate(step)
             sums, count = {"d_loss": 0.0, "g_loss": 0.0}, 0
             history.append(m)
-            yield Event("eval", step, total, step * b / n, m,
-                        snapshot() if step in snap_steps else None,
-                        seconds=time.perf_counter() - start)
+            yield Event("eval", step, total, step * b / n, m, snapshot(),  # every eval: live
+                        keep=step in snap_steps, seconds=time.perf_counter() - start)
         elif step % progress_every == 0:
             yield Event("progress", step, total, step * b / n, {"d_loss": dl, "g_loss": gl},
                         seconds=time.perf_counter() - start)
