@@ -128,16 +128,16 @@ def run_panel(config, *, curves: dict[str, str], x: str = "epoch", y_title: str 
     with where:
         if h is None or h.status == CANCELLED:
             slot = st.empty()
-            c1, c2 = slot.container().columns([1, 3], vertical_alignment="center")
-            if c1.button(train_label, type="primary", key=f"{name}_train"):
+            box = slot.container()  # the button, then what it does under it
+            if box.button(train_label, type="primary", key=f"{name}_train"):
                 try:
                     h = submit(config)
                     slot.empty()  # the live panel takes the button's place
                 except ValueError as e:  # ConfigError, PriorMismatch, LimitExceeded
-                    c2.error(str(e))
+                    box.error(str(e))
                     return RunView(None)
             else:
-                c2.caption("This configuration has not been trained yet. Training runs in the "
+                box.caption("This configuration has not been trained yet. Training runs in the "
                            "background; identical settings from anyone share one run and "
                            "come back instantly next time."
                            + (" The last run was cancelled." if h is not None else ""))
