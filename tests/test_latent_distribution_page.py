@@ -1,0 +1,130 @@
+"""The Latent distribution page under AppTest: defaults, a uniform prior, tiny runs trained
+through the UI with 1-, 2- and 3-dimensional latents, its controls, and the numbers it shows
+against models.latent applied to the trained model."""
+
+import time
+
+import pytest
+import torch
+
+from apptest_util import errors, open_page, seen_params, widget
+from dashboard import views_vae
+from models import datasets, latent
+from models.presets import PAGE_DEFAULTS
+from models.priors import make_prior
+from models.runs import RunCache, run_key
+from models.train import VAEConfig
+
+PAGE = "app_pages/latent_distribution.py"
+
+
+def _run_until(at, done, timeout=180):
+    end = time.time() + timeout
+    while time.time() < end:
+        at.run()
+        assert not errors(at), errors(at)
+        if done(at):
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def _button(at, label):
+    found = [b for b in at.button if b.label == label]
+    return found[0] if found else None
+
+
+def _train(at):
+    """Click Train (unless another test trained the same settings) and wait for the run."""
+    button = _button(at, "Train")
+    if button is not None:
+        button.click().run()
+    assert not errors(at), errors(at)
+    assert _run_until(at, lambda a: any("Trained" in s.value for s in a.success)
+                      and _button(a, "Train") is None), "the run did not finish"
+
+
+def _metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_defaults_are_two_dimensional_and_untrained_shows_the_train_button():
+    at = open_page(PAGE)
+    assert not errors(at)
+    assert at.title[0].value == "Latent distribution"
+    assert widget(at, "latent").value == 2 == PAGE_DEFAULTS["latent-distribution"][0].latent_dim
+    assert _button(at, "Train") is not None
+
+
+def test_the_uniform_prior_gives_its_reason_and_does_not_crash():
+    at = open_page(PAGE, {"prior": "Uniform"})
+    assert not errors(at)
+    assert _button(at, "Train") is None
+    assert any("infinite" in e.value for e in at.error)
+
+
+def test_train_a_2d_points_vae_and_check_maps_ellipses_and_numbers():
+    query = {"data": "moons", "epochs": "3", "lr": "0.01"}
+    at = open_page(PAGE, query)
+    _train(at)
+    config = VAEConfig(dataset="moons", latent_dim=2, epochs=3, lr=0.01)
+    result = RunCache().load(run_key(config))
+    # the page's figures, recomputed here from the model with models.latent
+    data = datasets.load("moons")
+    with torch.no_grad():
+        q = result.model.approx_posterior(data.x_train)
+    qm = latent.posterior_mixture(q.mean, q.stddev)
+    pm = latent.prior_mixture(make_prior(config.prior, 2))
+    lo, hi = latent.bounds(q.mean, q.stddev, pm)
+    e = latent.grid_edges(lo, hi, views_vae.GRID_CELLS)
+    p_mass, q_mass = pm.cell_mass(e, e), qm.cell_mass(e, e)
+    assert float(q_mass.sum()) == pytest.approx(1.0, abs=0.01)  # the grid holds q(z)
+    shown = _metrics(at)
+    assert shown["Prior mass in holes"] == f"{100 * latent.hole_mass(p_mass, q_mass):.1f} %"
+    assert shown["KL(q(z) ‖ p(z)) (nats)"] == f"≥ {latent.grid_kl(q_mass, p_mass):.3f}"
+    avg = latent.average_kl(q.mean, q.stddev, pm)
+    assert shown["Average KL(q(z|x) ‖ p(z)) (nats)"] == f"{avg:.3f}"
+    info = avg - latent.grid_kl(q_mass, p_mass)
+    assert shown["Information I(x; z) (nats)"] == f"≤ {info:.3f}"
+    # the average KL over the training inputs is close to the ELBO's KL term held out
+    assert avg == pytest.approx(result.metrics["test_kl"], rel=0.2)
+    # moons has labels: ellipses for one input per class, or for the next ten
+    assert widget(at, "show").value == "class"
+    charts_before = len(at.get("vega_lite_chart"))
+    widget(at, "show").set_value("next").run()
+    assert not errors(at)
+    widget(at, "input").set_value(37).run()
+    assert not errors(at)
+    assert any("#37" in c.value for c in at.caption)
+    assert len(at.get("vega_lite_chart")) == charts_before
+    # the comparison grid offers to train the variants it does not have
+    assert _button(at, "Train 5 comparison runs") is not None
+
+
+def test_one_and_three_dimensional_latents_on_digits():
+    at = open_page(PAGE, {"latent": "3", "epochs": "1"})
+    _train(at)
+    params = seen_params(at)
+    assert {"dx", "dy", "input", "show"} <= set(params)
+    assert widget(at, "dx").value != widget(at, "dy").value  # the two most active dimensions
+    widget(at, "dy").set_value(widget(at, "dx").value).run()
+    assert not errors(at)
+    assert any("two different dimensions" in w.value for w in at.warning)
+    assert len(at.get("image")) >= 4  # the inputs, their decodings, the spread
+    assert any("marginals on" in c.value for c in at.caption)
+
+    at = open_page(PAGE, {"latent": "1", "epochs": "1"})
+    _train(at)
+    assert "dx" not in seen_params(at)
+    assert not errors(at)
+    shown = _metrics(at)
+    config = VAEConfig(latent_dim=1, epochs=1)
+    result = RunCache().load(run_key(config))
+    with torch.no_grad():
+        q = result.model.approx_posterior(datasets.load("digits").x_train)
+    qm = latent.posterior_mixture(q.mean, q.stddev)
+    pm = latent.prior_mixture(make_prior(config.prior, 1))
+    lo, hi = latent.bounds(q.mean, q.stddev, pm)
+    e = latent.grid_edges(lo, hi, views_vae.GRID_CELLS)
+    holes = latent.hole_mass(pm.cell_mass(e), qm.cell_mass(e))
+    assert shown["Prior mass in holes"] == f"{100 * holes:.1f} %"

@@ -1,0 +1,138 @@
+"""The VAE page under AppTest: defaults, a uniform prior, tiny runs trained through the UI
+(points and images, Gaussian and mixture priors), the numbers it shows against the model."""
+
+import re
+import time
+
+import pytest
+import torch
+
+from apptest_util import errors, open_page, widget
+from dashboard import views_vae
+from models import datasets
+from models.presets import PAGE_DEFAULTS
+from models.priors import PriorConfig
+from models.runs import RunCache, run_key
+from models.train import VAEConfig
+
+PAGE = "app_pages/vae.py"
+TINY_POINTS = {"data": "moons", "latent": "2", "epochs": "2", "lr": "0.01"}
+TINY_IMAGES = {"data": "digits", "latent": "3", "epochs": "1", "beta": "4"}
+
+
+def _run_until(at, done, timeout=180):
+    end = time.time() + timeout
+    while time.time() < end:
+        at.run()
+        assert not errors(at), errors(at)
+        if done(at):
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def _button(at, label):
+    found = [b for b in at.button if b.label == label]
+    return found[0] if found else None
+
+
+def _trained(at):
+    return any("Trained" in s.value for s in at.success) and _button(at, "Train") is None
+
+
+def _train(at):
+    """Click Train (unless another test trained the same settings) and wait for the run."""
+    button = _button(at, "Train")
+    if button is not None:
+        button.click().run()
+    assert not errors(at), errors(at)
+    assert _run_until(at, _trained), "the run did not finish"
+
+
+def _metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _config(**kw) -> VAEConfig:
+    return VAEConfig(**kw)
+
+
+def test_defaults_show_the_train_button_and_the_prior_choices():
+    at = open_page(PAGE)
+    assert not errors(at)
+    assert at.title[0].value == "Variational autoencoder"
+    assert _button(at, "Train") is not None
+    prior = widget(at, "prior")
+    assert set(prior.options) >= {"Standard Gaussian", "Laplace", "Uniform",
+                                  "Mixture of Gaussians", "Student-t"}
+    assert widget(at, "latent").value == PAGE_DEFAULTS["vae"][0].latent_dim
+
+
+def test_the_uniform_prior_gives_its_reason_and_no_train_button():
+    at = open_page(PAGE, {"prior": "Uniform"})
+    assert not errors(at)
+    assert _button(at, "Train") is None
+    messages = " ".join(e.value for e in at.error)
+    assert "infinite" in messages and "KL" in messages
+    assert any("infinite" in w.value for w in at.warning)  # also beside the control
+
+
+def test_the_default_presets_pair_the_vae_with_its_autoencoder_twin():
+    vae, ae = PAGE_DEFAULTS["vae"][:2]
+    assert views_vae.ae_twin(vae) == ae
+    assert [c.latent_dim for c in PAGE_DEFAULTS["latent-distribution"]] == [2, 2]
+
+
+def test_train_a_points_vae_through_the_ui_and_check_the_numbers():
+    at = open_page(PAGE, TINY_POINTS)
+    _train(at)
+    config = _config(dataset="moons", latent_dim=2, epochs=2, lr=0.01)
+    result = RunCache().load(run_key(config))
+    m = result.metrics
+    shown = _metrics(at)
+    assert shown["Held-out −ELBO (nats)"] == f"{m['test_neg_elbo']:.2f}"
+    assert shown["KL (nats)"] == f"{m['test_kl']:.2f}"
+    assert shown["Reconstruction (nats)"] == f"{m['test_recon']:.2f}"
+    assert shown["−log p(x), IWAE K=64 (nats)"] == f"{-m['test_iwae']:.2f}"
+    assert m["iwae_k"] == 64
+    # the KL per dimension adds up to the KL term (Gaussian prior: closed form)
+    caption = next(c.value for c in at.caption if "add up to the KL term" in c.value)
+    total = float(re.search(r"KL term: ([-\d.]+) nats", caption).group(1))
+    x = datasets.load("moons").x_test
+    with torch.no_grad():
+        per_dim = result.model.kl_per_dim(x)
+    assert total == pytest.approx(float(per_dim.sum()), abs=0.006)
+    assert total == pytest.approx(m["test_kl"], abs=0.01)
+    # the charts: -ELBO with the IWAE estimates, and the split into reconstruction and KL
+    specs = [c for c in at.get("vega_lite_chart")]
+    assert len(specs) >= 4
+    # replay: the timeline moves the reconstructions back to the untrained model
+    t = widget(at, "t")
+    t.set_value(0).run()
+    assert not errors(at)
+    assert any("step 0 of" in c.value for c in at.caption)
+    # the autoencoder twin, trained from its own button, then both decoded at random
+    _button(at, "Train the autoencoder").click().run()
+    assert _run_until(at, lambda a: any("The best one can do without a prior" in c.value
+                                        for c in a.caption))
+    assert not errors(at)
+    # moving β gives another configuration: not trained, so the Train button is back
+    widget(at, "beta").set_value(3.0).run()
+    assert not errors(at)
+    assert _button(at, "Train") is not None
+
+
+def test_train_an_image_vae_with_the_mixture_prior_shows_active_units_instead():
+    at = open_page(PAGE, {**TINY_IMAGES, "prior": "Mixture of Gaussians"})
+    assert not errors(at)
+    _train(at)
+    assert len(at.get("image")) >= 3  # inputs, reconstructions, samples
+    text = " ".join(c.value for c in at.caption)
+    assert "does not split into one term per dimension" in text
+    config = _config(dataset="digits", latent_dim=3, epochs=1, beta=4.0,
+                     prior=PriorConfig(name="mixture"))
+    result = RunCache().load(run_key(config))
+    with torch.no_grad():
+        var = result.model.approx_posterior(datasets.load("digits").x_test).mean.var(0)
+    n_active = int((var > views_vae.ACTIVE_THRESHOLD).sum())
+    assert f"{n_active} of 3 dimensions are active" in text
