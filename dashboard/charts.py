@@ -195,14 +195,34 @@ def legend_bar(lo: float, hi: float, label: str, cmap: np.ndarray = VIRIDIS) -> 
             f"<span style='opacity:.7'>{label}</span></div>")
 
 
-def vega_config() -> dict:
-    """The house style as a Vega-Lite ``config`` dict, for specs written as plain dicts and
-    drawn with ``st.vega_lite_chart`` (no Altair object building or schema validation, which
-    cost tens of ms per compound chart on a slider step)."""
-    return copy.deepcopy(_vega_config(scale()))
+def vega_config(s: float | None = None) -> dict:
+    """The house style (at presenter scale s, by default the current one) as a Vega-Lite
+    ``config`` dict, for specs written as plain dicts and drawn with ``show_spec`` (no Altair
+    object building or schema validation, which cost tens of ms per compound chart on a
+    slider step)."""
+    return copy.deepcopy(_vega_config(scale() if s is None else s))
 
 
 @functools.lru_cache(maxsize=4)
 def _vega_config(s: float) -> dict:
     del s  # the cache key; _style reads the same scale()
     return _style(alt.Chart(pd.DataFrame({"a": [0]})).mark_point()).to_dict()["config"]
+
+
+def spec(chart) -> dict:
+    """A chart in the house style as a Vega-Lite dict whose data sets are already Arrow bytes
+    (what Streamlit sends). Cache it (on the run key and view) and draw it with show_spec on
+    every rerun: Altair's building and validation and the data's conversion then run once,
+    not on every slider step (tens of ms each)."""
+    from streamlit import dataframe_util
+    out = _style(chart).to_dict()
+    out["datasets"] = {name: dataframe_util.convert_anything_to_arrow_bytes(pd.DataFrame(rows))
+                       for name, rows in out.get("datasets", {}).items()}
+    return out
+
+
+def show_spec(vl_spec: dict, key: str | None = None, **kwargs):
+    """Draw a Vega-Lite dict (from spec() or written by hand), sized as show() sizes a chart."""
+    fixed = isinstance(vl_spec.get("width"), int)
+    return st.vega_lite_chart(vl_spec, width="content" if fixed else "stretch", key=key,
+                              **kwargs)

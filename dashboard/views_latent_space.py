@@ -573,32 +573,13 @@ def _compare_chart(c: dict, space: str, kind: str, latent: int, h: int = 250):
 
 # --- chart specs, built once per run key and view (cheap to draw again on every rerun) ------
 
-def _spec(chart) -> dict:
-    """A chart in the house style (as charts.show styles it) as a Vega-Lite dict whose data
-    sets are already Arrow bytes (what Streamlit sends). Cached per run key and view, so
-    Altair's building and validation and the data's conversion run once, not on every
-    rerun."""
-    from streamlit import dataframe_util
-    spec = charts._style(chart).to_dict()
-    spec["datasets"] = {name: dataframe_util.convert_anything_to_arrow_bytes(pd.DataFrame(rows))
-                        for name, rows in spec.get("datasets", {}).items()}
-    return spec
-
-
-def _show_spec(vl_spec: dict, key: str | None = None, **kwargs):
-    """Draw a cached spec, sized as charts.show sizes a chart."""
-    fixed = isinstance(vl_spec.get("width"), int)
-    return st.vega_lite_chart(vl_spec, width="content" if fixed else "stretch", key=key,
-                              **kwargs)
-
-
 @st.cache_data(max_entries=64, show_spinner=False)
 def _map_spec(key: str, _model, dataset: str, view: MapView, latent: int, scale: float) -> dict:
     df, proj = _map_frame(key, _model, dataset, view.axes, view.zx, view.zy)
     colour = "digit" if dataset == "digits" else view.colour
     manifold = _manifold(key, _model, dataset) if latent == 2 else None
     paths = _interpolation(key, _model, dataset, view.point, view.end)["paths"]
-    return _spec(latent_map(df, proj, view, colour, paths, manifold))
+    return charts.spec(latent_map(df, proj, view, colour, paths, manifold))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -608,18 +589,18 @@ def _path_spec(key: str, _model, dataset: str, a: int, b: int, y: str, scale: fl
     if y == "‖z‖" and _gaussian_prior(_model):
         d = _model.latent_dim
         reference, label = ls.chi_mean(d), f"mean ‖z‖ under N(0, I{d})"
-    return _spec(path_density_chart(df, y, reference=reference, ref_label=label))
+    return charts.spec(path_density_chart(df, y, reference=reference, ref_label=label))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _mi_spec(key: str, _model, scale: float) -> dict:
-    return _spec(mi_chart(_factor_mi(key, _model), SPRITE_FACTORS))
+    return charts.spec(mi_chart(_factor_mi(key, _model), SPRITE_FACTORS))
 
 
 @st.cache_data(max_entries=48, show_spinner=False)
 def _compare_spec(key: str, _model, kind: str, dataset: str, latent: int, space: str,
                   scale: float) -> dict:
-    return _spec(_compare_chart(_comparison(key, _model, kind, dataset, latent), space,
+    return charts.spec(_compare_chart(_comparison(key, _model, kind, dataset, latent), space,
                                       kind, latent))
 
 
@@ -636,7 +617,7 @@ def show_map(config, result: RunResult, view: MapView) -> None:
     left, right = st.columns([3, 2], gap="medium")
     with left:
         chart_key = f"latent_map_{view.point}_{view.end}"  # a new key clears the old selection
-        _show_spec(_map_spec(key, model, dataset, view, config.latent_dim, charts.scale()),
+        charts.show_spec(_map_spec(key, model, dataset, view, config.latent_dim, charts.scale()),
                    key=chart_key, on_select=functools.partial(_on_pick, chart_key),
                    selection_mode="pick")
         if proj["kind"] == "pca":
@@ -684,14 +665,14 @@ def show_interpolation(config, result: RunResult, view: MapView, pos: float) -> 
         d = config.latent_dim
         with c1:
             if _is_vae(model):
-                _show_spec(_path_spec(key, model, dataset, view.point, view.end, "log p(z)",
+                charts.show_spec(_path_spec(key, model, dataset, view.point, view.end, "log p(z)",
                                       charts.scale()))
             else:
                 st.info("An autoencoder has no prior, so there is no p(z) to evaluate along "
                         "the path: nothing says which codes are typical.")
         with c2:
             typical = ls.chi_mean(d) if _gaussian_prior(model) else None
-            _show_spec(_path_spec(key, model, dataset, view.point, view.end, "‖z‖",
+            charts.show_spec(_path_spec(key, model, dataset, view.point, view.end, "‖z‖",
                                   charts.scale()))
         n0, n1 = it["norms"]
         st.caption(f"The two codes are {it['angle']:.0f}° apart, with norms {n0:.2f} and "
@@ -730,7 +711,7 @@ def show_factors(result: RunResult) -> None:
     names = SPRITE_FACTORS
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        _show_spec(_mi_spec(result.key, result.model, charts.scale()))
+        charts.show_spec(_mi_spec(result.key, result.model, charts.scale()))
     with right:
         best = mi["normalised"].argmax(0)
         lines = [f"- **{n}**: best {charts.zname(int(best[k]))} "
@@ -755,7 +736,7 @@ def show_comparison(data: str, latent: int) -> None:
                 continue
             key, model = view.result.key, view.result.model
             for space in ("latent", "data"):
-                _show_spec(_compare_spec(key, model, cfg.kind, data, latent, space,
+                charts.show_spec(_compare_spec(key, model, cfg.kind, data, latent, space,
                                          charts.scale()))
             span = _grid_span(model)
             if cfg.kind == "gan":

@@ -60,23 +60,16 @@ def fixed(chart, side: int):
 
 
 @st.cache_resource(max_entries=512, show_spinner=False)
-def _spec(tag: tuple, _build) -> tuple[dict, bool]:
+def _spec(tag: tuple, _build) -> dict:
     """The house-styled Vega-Lite spec of _build(), its data already in Arrow form."""
-    from streamlit import dataframe_util
-    chart = _build()
-    spec = charts._style(chart).to_dict()
-    for name, rows in spec.get("datasets", {}).items():
-        spec["datasets"][name] = dataframe_util.convert_anything_to_arrow_bytes(
-            pd.DataFrame(rows))
-    return spec, isinstance(getattr(chart, "width", None), int)
+    return charts.spec(_build())
 
 
 def show_cached(tag: tuple, build) -> None:
     """Draw the chart build() makes, like charts.show, with its spec cached on tag (plus the
     presenter scale): a rerun that redraws the same chart does no Altair work. Building and
     validating an Altair chart costs tens of milliseconds, most of a slider's budget."""
-    spec, fixed_width = _spec((*tag, charts.scale()), build)
-    st.vega_lite_chart(spec, width="content" if fixed_width else "stretch")
+    charts.show_spec(_spec((*tag, charts.scale()), build))
 
 def data_of(config) -> datasets.DataSet:
     return datasets.load(config.dataset)
@@ -278,12 +271,6 @@ def final_metrics(metrics: dict) -> None:
 PAD_SPEC = {"type": "pad", "contains": "padding"}
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def style_config(scale: float) -> dict:
-    """The house style (charts.show's) as a Vega-Lite config, for specs written by hand."""
-    return charts._style(alt.Chart(pd.DataFrame({"a": [0]})).mark_point()).to_dict()["config"]
-
-
 def points_spec(layers: list[tuple[str, np.ndarray, str, float, float]], title: str,
                 domain: tuple, side: int = 300) -> dict:
     """2-D points, one group per (label, points (n, 2), colour, size, opacity), on a square
@@ -301,7 +288,7 @@ def points_spec(layers: list[tuple[str, np.ndarray, str, float, float]], title: 
         return {"domain": labels, "range": [f(layer[i]) for layer in layers]}
 
     return {
-        "config": style_config(charts.scale()), "title": title, "width": side, "height": side,
+        "config": charts.vega_config(), "title": title, "width": side, "height": side,
         "autosize": PAD_SPEC, "layer": [{
             "data": {"values": values}, "mark": {"type": "circle", "clip": True},
             "encoding": {
@@ -314,10 +301,6 @@ def points_spec(layers: list[tuple[str, np.ndarray, str, float, float]], title: 
                          "scale": scale(3, lambda v: v * charts.scale())},
                 "opacity": {"field": "what", "type": "nominal", "legend": None,
                             "scale": scale(4)}}}]}
-
-
-def show_spec(spec: dict) -> None:
-    st.vega_lite_chart(spec, width="content")
 
 
 def data_domain(data: datasets.DataSet, pad: float = 0.35) -> tuple:
@@ -361,12 +344,12 @@ def reconstructions_and_samples(config: VAEConfig, snapshot: dict, key: str) -> 
     x = data.x_test[:len(x_hat)].numpy()
     c1, c2 = st.columns(2)
     with c1:
-        show_spec(points_spec([("held-out data", x, charts.REAL, 14, 0.35),
+        charts.show_spec(points_spec([("held-out data", x, charts.REAL, 14, 0.35),
                                ("reconstruction", x_hat, charts.FAKE, 14, 0.8)],
                               "Reconstructions over the data", domain))
         _outside_note(x_hat, domain, "reconstructions")
     with c2:
-        show_spec(points_spec([("held-out data", x, charts.REAL, 14, 0.35),
+        charts.show_spec(points_spec([("held-out data", x, charts.REAL, 14, 0.35),
                                ("decoded prior sample", samples, charts.FAKE, 14, 0.8)],
                               "Decoded from the prior", domain))
         _outside_note(samples, domain, "decodings")
@@ -472,7 +455,7 @@ def comparison(config: VAEConfig, vae_result, ae_result) -> None:
                 st.markdown(f"**{title}**")
                 st.image(png(f"cmp-{vae_result.key}-{ae_result.key}-{k}", dec[k]))
             else:
-                show_spec(points_spec([("data", data.x_test[:n].numpy(), charts.REAL, 14, 0.35),
+                charts.show_spec(points_spec([("data", data.x_test[:n].numpy(), charts.REAL, 14, 0.35),
                                        ("decoding", dec[k], charts.FAKE, 14, 0.8)],
                                       title, domain, 240))
                 _outside_note(dec[k], domain, "decodings")
@@ -567,7 +550,7 @@ def ellipse_spec(bg_png: bytes, lo: float, hi: float, loc: np.ndarray, scale: np
                                                    for i in range(len(labels))]}}
     name_x, name_y = charts.zname(dims[0]), charts.zname(dims[1])
     return {
-        "config": style_config(s), "title": title, "width": side, "height": side,
+        "config": charts.vega_config(s), "title": title, "width": side, "height": side,
         "autosize": PAD_SPEC, "layer": [
             {"data": {"values": [{"x": lo, "x2": hi, "y": lo, "y2": hi, "url": url}]},
              "mark": {"type": "image", "aspect": False},
@@ -698,7 +681,7 @@ def posterior_samples_view(config: VAEConfig, result, index: int, label: str) ->
         return
     domain = data_domain(data)
     with st.columns([1, 1])[0]:
-        show_spec(points_spec([("data", data.x_test[:SHOWN_POINTS].numpy(), "#9AA5B1", 12, 0.4),
+        charts.show_spec(points_spec([("data", data.x_test[:SHOWN_POINTS].numpy(), "#9AA5B1", 12, 0.4),
                                ("decoded z ~ q(z|x)", dec["samples"], charts.FAKE, 16, 0.7),
                                ("the input x", dec["x"], "#000000", 140, 1.0)],
                               f"{n} codes from q(z|x) of input {label}, decoded", domain))
@@ -762,7 +745,7 @@ def inputs_strip(data: datasets.DataSet, indices: list[int], labels: list[str]) 
     layers = [("data", data.x_test[:SHOWN_POINTS].numpy(), "#9AA5B1", 12, 0.4)]
     layers += [(label, pts[b:b + 1], INPUT_COLORS[b % len(INPUT_COLORS)], 120, 1.0)
                for b, label in enumerate(labels)]
-    show_spec(points_spec(layers, "The chosen inputs in data space", data_domain(data), 280))
+    charts.show_spec(points_spec(layers, "The chosen inputs in data space", data_domain(data), 280))
 
 
 # --- the latent distribution page's sections --------------------------------------------------
@@ -794,7 +777,7 @@ def encoder_section(config: VAEConfig, result) -> tuple[int, str, tuple[int, ...
             maps = density_maps(result.key, config.prior, d, config.dataset, dims,
                                 result.model)
             dx, dy = dims
-            show_spec(ellipse_spec(maps["png_q_grey"], maps["lo"], maps["hi"],
+            charts.show_spec(ellipse_spec(maps["png_q_grey"], maps["lo"], maps["hi"],
                                    loc[:, [dx, dy]], scale[:, [dx, dy]], labels, dims,
                                    f"q(z|x) in the ({charts.zname(dx)}, {charts.zname(dy)}) "
                                    "plane, over q(z) in grey"))
