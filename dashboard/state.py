@@ -19,6 +19,7 @@ import streamlit as st
 NOTICE_KEY = "_url_notice"
 SEEN_KEY = "_url_params_seen"  # params drawn in this run
 RAW_KEY = "_url_raw"  # the query string this run started with
+CHECKED_KEY = "_url_checked_pages"  # pages whose incoming link was checked in this session
 EVER_KEY = "_url_params_ever"  # page -> every param it has drawn in this session
 PENDING_KEY = "_pending_params"  # URL-form values to apply when their widgets are drawn
 MAX_SHOWN = 40  # characters of a bad value quoted back to the user
@@ -94,9 +95,12 @@ def _clip(text: str) -> str:
 def begin_run(page: str) -> None:
     """Call once per script run, before any widget: remember the URL as it came in."""
     raw = {}
-    for k in st.query_params.keys():
-        values = st.query_params.get_all(k)
-        raw[k] = values[-1] if values else ""
+    checked = st.session_state.setdefault(CHECKED_KEY, set())
+    if page not in checked:  # only a link is checked: later URLs are written by the widgets
+        checked.add(page)
+        for k in st.query_params.keys():
+            values = st.query_params.get_all(k)
+            raw[k] = values[-1] if values else ""
     st.session_state[RAW_KEY] = raw
     st.session_state[SEEN_KEY] = {}
     notice = st.session_state.get(NOTICE_KEY)

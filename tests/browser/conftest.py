@@ -43,11 +43,12 @@ def server():
     port = _free_port()
     cache = tempfile.mkdtemp(prefix="latent-lab-browser-cache-")
     env = {**os.environ, "LATENT_LAB_CACHE": cache, "PYTHONPATH": str(ROOT)}
+    log = open(Path(cache) / "server.log", "w")  # a file: a pipe nobody reads could fill up
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
          "--server.port", str(port), "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -56,12 +57,13 @@ def server():
             break
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError("streamlit exited:\n" + proc.stdout.read())
+                raise RuntimeError("streamlit exited:\n" + (Path(cache) / "server.log").read_text())
             time.sleep(0.3)
     else:
         proc.kill()
         raise RuntimeError("streamlit did not start in 60 s")
     yield url
+    log.close()
     proc.terminate()
     try:
         proc.wait(timeout=10)
