@@ -22,7 +22,7 @@ from models import datasets
 from models.metrics import PCA, fit_pca
 from models.presets import ae_sweep, linear_match
 from models.runs import ACTIVE, CANCELLED, DONE, FAILED
-from models.train import SNAPSHOT_IMAGES, SNAPSHOT_POINTS, AEConfig
+from models.train import SNAPSHOT_IMAGES, SNAPSHOT_POINTS, AEConfig, snapshot_indices
 
 from . import charts, panels, state
 from .nav import existing_pages
@@ -208,8 +208,8 @@ def live_view(config: AEConfig):
     def draw(snapshot, handle) -> None:
         if snapshot is not None:
             if data.is_image:
-                n = len(snapshot["x_hat"])
-                strip("**Originals**", f"first-{config.dataset}", data.x_test[:n].numpy())
+                strip("**Originals**", f"snapshot-inputs-{config.dataset}",
+                      data.x_test[snapshot_indices(data)].numpy())
                 strip(f"**At step {snapshot['step']:,}**", f"live-{id(snapshot)}",
                       snapshot["x_hat"], cache=False)
             else:
@@ -258,10 +258,10 @@ def reconstructions(config: AEConfig, result, snapshot: dict) -> None:
     strip(f"**PCA**, k = {k}", f"pca-{config.dataset}-{k}", p.decode(p.encode(x)).numpy())
     final_step = result.snapshots[-1]["step"] if result.snapshots else None
     if snapshot is not None and snapshot["step"] != final_step:
-        n = len(snapshot["x_hat"])
         st.caption(f"Replay: the snapshot at step {snapshot['step']:,} kept the "
-                   f"reconstructions of the first {n} held-out images.")
-        strip("**Originals**", f"first-{config.dataset}", data.x_test[:n].numpy())
+                   f"reconstructions of {len(snapshot['x_hat'])} held-out images.")
+        strip("**Originals**", f"snapshot-inputs-{config.dataset}",
+              data.x_test[snapshot_indices(data)].numpy())
         strip(f"**At step {snapshot['step']:,}**", f"snap-{result.key}-{snapshot['step']}",
               snapshot["x_hat"])
 
@@ -290,7 +290,7 @@ def category_color(field: str, values, title: str | None = None,
 def points_chart(config: AEConfig, snapshot: dict, live: bool = False) -> alt.Chart:
     data = data_of(config)
     k = config.latent_dim
-    x = data.x_test[:len(snapshot["x_hat"])].numpy()
+    x = data.x_test[snapshot_indices(data)].numpy()
     frames = [pd.DataFrame({"x₁": x[:, 0], "x₂": x[:, 1], "what": "data"}),
               pd.DataFrame({"x₁": snapshot["x_hat"][:, 0], "x₂": snapshot["x_hat"][:, 1],
                             "what": "autoencoder"})]

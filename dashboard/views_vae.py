@@ -16,7 +16,7 @@ import torch
 
 from models import datasets, latent
 from models.priors import PRIORS, PriorConfig, make_prior
-from models.train import IWAE_K_EVAL, AEConfig, VAEConfig, generate
+from models.train import IWAE_K_EVAL, AEConfig, VAEConfig, generate, snapshot_indices
 from models.vae import active_units
 
 from . import charts, panels, state
@@ -331,7 +331,7 @@ def reconstructions_and_samples(config: VAEConfig, snapshot: dict, key: str) -> 
         n = len(x_hat)
         c1, c2, c3 = st.columns(3)
         c1.markdown("**Held-out inputs**")
-        c1.image(png(f"orig-{config.dataset}-{n}", data.x_test[:n].numpy()))
+        c1.image(png(f"orig-{config.dataset}-{n}", data.x_test[snapshot_indices(data)].numpy()))
         c2.markdown("**Their reconstructions**")
         c2.image(png(f"{key}-{step}-x_hat", x_hat))
         c2.caption("E[x|z] at the mean code of each input.")
@@ -341,7 +341,7 @@ def reconstructions_and_samples(config: VAEConfig, snapshot: dict, key: str) -> 
                    "every snapshot of the replay).")
         return
     domain = data_domain(data)
-    x = data.x_test[:len(x_hat)].numpy()
+    x = data.x_test[snapshot_indices(data)].numpy()
     c1, c2 = st.columns(2)
     with c1:
         charts.show_spec(points_spec([("held-out data", x, charts.REAL, 14, 0.35),

@@ -239,9 +239,13 @@ def train(config: Config, threads: int | None = None) -> Iterator[Event]:
         yield from _train_autoencoding(config, data, model)
 
 
-def _fixed_inputs(data: datasets.DataSet) -> torch.Tensor:
-    n = SNAPSHOT_IMAGES if data.is_image else SNAPSHOT_POINTS
-    return data.x_test[:n]
+def snapshot_indices(data: datasets.DataSet) -> torch.Tensor:
+    """Which held-out inputs every snapshot reconstructs: 16 images spread evenly over the
+    first 500 (the digits' test set is ordered by class), or the first 500 points."""
+    n = min(len(data.x_test), SNAPSHOT_POINTS)  # within the inputs a snapshot encodes
+    if data.is_image:
+        return torch.linspace(0, n - 1, SNAPSHOT_IMAGES).round().long()
+    return torch.arange(n)
 
 
 def _train_autoencoding(config, data, model) -> Iterator[Event]:
@@ -335,11 +339,11 @@ def _autoencoding_snapshot(model, data, is_vae: bool, z_fixed) -> dict[str, np.n
     if is_vae:
         q = model.approx_posterior(x)
         z, z_scale = q.mean, q.stddev
-        recon = model.decode_mean(z[:len(_fixed_inputs(data))])
+        recon = model.decode_mean(z[snapshot_indices(data)])
         out = {"z": z, "z_scale": z_scale, "x_hat": recon, "samples": model.decode_mean(z_fixed)}
     else:
         z = model.encode(x)
-        out = {"z": z, "x_hat": model.decode(z[:len(_fixed_inputs(data))])}
+        out = {"z": z, "x_hat": model.decode(z[snapshot_indices(data)])}
     if not data.is_image and model.latent_dim == 1:
         lo, hi = float(z.min()), float(z.max())
         pad = 0.1 * (hi - lo + 1e-6)
