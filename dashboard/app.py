@@ -16,7 +16,8 @@ import streamlit as st  # noqa: E402
 from dashboard import panels, state  # noqa: E402
 from dashboard.nav import SECTIONS, existing_pages  # noqa: E402
 
-st.set_page_config(page_title="Latent Lab", page_icon=":material/blur_on:", layout="wide",
+st.set_page_config(page_title="Latent Lab", page_icon=str(HERE.parent / "assets" / "icon.png"),
+                   layout="wide",
                    initial_sidebar_state="expanded")
 
 pages = {section: [] for section in SECTIONS}
