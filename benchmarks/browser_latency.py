@@ -11,6 +11,14 @@ finishes within 15 s is counted as a failure.
     python benchmarks/browser_latency.py --pages vae gan --steps 30 --slider "β (weight"
     LATENT_LAB_BENCH=1 streamlit run dashboard/app.py &  # then:
     python benchmarks/browser_latency.py --url http://localhost:8501 --query "reveal=true"
+    python benchmarks/browser_latency.py --pages home gan --during-training \
+        --query "steps=20000&seed=99" --slider "Generated points shown"
+
+--during-training clicks the page's Train button after the loads and times the slider steps
+while that run trains (the page's live view polling beside them), then cancels the run. It
+also counts how often the live view redrew meanwhile (distinct steps shown by the run's
+progress bar per second). Pages without a Train button are measured as usual, so "home" in
+the same call gives the bare-slider baseline on the machine as loaded at that moment.
 
 Targets (issue 4): slider -> repaint p50 <= 150 ms, p95 <= 300 ms; first load <= 2 s.
 Use a warm cache (python -m models prewarm) so pages show trained models.
@@ -41,6 +49,7 @@ ARM = """() => {
   const marker = () => { const m = document.getElementById('bench-run');
                          return m ? m.dataset.run : null; };
   const before = marker();
+  window.__latCancel = false;  // set when the key press changed nothing (a slider's end)
   window.__lat = new Promise(resolve => {
     const t0 = performance.now();
     const tick = () => {
@@ -50,7 +59,8 @@ ARM = """() => {
       if (now !== null && now !== before && state === 'notRunning') {
         requestAnimationFrame(() => requestAnimationFrame(
             () => resolve(performance.now() - t0)));
-      } else if (performance.now() - t0 > 15000) { resolve(-1); }
+      } else if (window.__latCancel) { resolve(-2); }
+      else if (performance.now() - t0 > 15000) { resolve(-1); }
       else { requestAnimationFrame(tick); }
     };
     requestAnimationFrame(tick);
@@ -87,8 +97,39 @@ def pct(values, q):
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
+WATCH_STEPS = """() => { window.__steps = []; window.__watch = setInterval(() => {
+    const p = document.querySelector('[data-testid=stProgress]');
+    const m = p && p.innerText.match(/step ([\\d,]+)/);
+    const s = window.__steps;
+    if (m && (s.length === 0 || s[s.length - 1][1] !== m[1])) s.push([performance.now(), m[1]]);
+  }, 20); }"""
+
+
+def start_training(pg) -> bool:
+    """Click the page's Train button and wait until its run shows progress."""
+    button = pg.get_by_role("button", name="Train", exact=True)
+    if button.count() == 0:
+        return False
+    button.click()
+    pg.locator("[data-testid=stProgress]").first.wait_for(timeout=300_000)
+    pg.wait_for_function("() => /step [1-9]/.test(document.querySelector("
+                         "'[data-testid=stProgress]')?.innerText || '')", timeout=300_000)
+    pg.evaluate(WATCH_STEPS)
+    return True
+
+
+def redraw_rate(pg) -> tuple[float, bool]:
+    """Distinct steps the live view showed per second since start_training, and whether the
+    run was still training at the end (else the window was cut short)."""
+    steps = pg.evaluate("window.__steps || []")
+    still = pg.locator("[data-testid=stProgress]").count() > 0
+    if len(steps) < 2:
+        return 0.0, still
+    return (len(steps) - 1) / ((steps[-1][0] - steps[0][0]) / 1000), still
+
+
 def measure_page(browser, base: str, url_path: str, steps: int, slider_label: str | None,
-                 query: str) -> dict:
+                 query: str, during_training: bool = False) -> dict:
     ctx = browser.new_context(viewport={"width": 1400, "height": 950})
     pg = ctx.new_page()
     loads = []
@@ -103,6 +144,7 @@ def measure_page(browser, base: str, url_path: str, steps: int, slider_label: st
     if sliders.count() == 0:
         ctx.close()
         return {"page": url_path or "/", "load": statistics.median(loads), "steps": []}
+    training = during_training and start_training(pg)
     box = sliders.first.locator("input[type=range]")
     times = []
     for i in range(steps):
@@ -113,9 +155,16 @@ def measure_page(browser, base: str, url_path: str, steps: int, slider_label: st
         times.append(ms if ms >= 0 else float("inf"))
         wait_idle(pg)
     label = sliders.first.locator("[data-testid=stWidgetLabel]").inner_text()
+    out = {"page": url_path or "/", "slider": label, "load": statistics.median(loads),
+           "steps": times}
+    if training:
+        out["redraws"], out["still_training"] = redraw_rate(pg)
+        cancel = pg.get_by_role("button", name="Cancel")
+        if cancel.count():
+            cancel.first.click()
+            wait_idle(pg)
     ctx.close()
-    return {"page": url_path or "/", "slider": label, "load": statistics.median(loads),
-            "steps": times}
+    return out
 
 
 def main() -> None:
@@ -127,6 +176,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20, help="slider steps per page")
     ap.add_argument("--slider", help="time the slider whose label contains this text")
     ap.add_argument("--query", default="", help="query string to open the pages with")
+    ap.add_argument("--during-training", action="store_true",
+                    help="time the slider while a run started with the page's Train button "
+                         "trains (then cancel it); report the live view's redraws per second")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -146,12 +198,17 @@ def main() -> None:
             print(f"{'page':24s} {'slider':28s} {'load s':>7s} {'p50 ms':>7s} {'p95 ms':>7s} "
                   f"{'n':>3s}")
             for path in pages:
-                r = measure_page(browser, base, path, args.steps, args.slider, args.query)
+                r = measure_page(browser, base, path, args.steps, args.slider, args.query,
+                                 args.during_training)
                 st = r["steps"]
                 p50 = f"{statistics.median(st):7.0f}" if st else "      -"
                 p95 = f"{pct(st, 0.95):7.0f}" if st else "      -"
+                extra = ""
+                if "redraws" in r:
+                    extra = (f"  while training: {r['redraws']:.2f} redraws/s"
+                             + ("" if r["still_training"] else " (the run ended first)"))
                 print(f"{r['page']:24s} {r.get('slider', '-')[:28]:28s} {r['load']:7.2f} "
-                      f"{p50} {p95} {len(st):3d}", flush=True)
+                      f"{p50} {p95} {len(st):3d}{extra}", flush=True)
             browser.close()
     finally:
         if proc:

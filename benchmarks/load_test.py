@@ -1,0 +1,204 @@
+"""Load test for a hosted demo: many browser sessions across the pages, moving sliders and
+starting a mix of cached and new runs, against one server.
+
+Targets (issue 9): no error on any page; slider round trip p95 <= 1 s; each distinct
+configuration trained once; server memory (RSS) <= 1.5 GB.
+
+    python benchmarks/load_test.py [--sessions 30] [--minutes 2] [--cache DIR] [--limits FILE]
+
+The server is started here (LATENT_LAB_BENCH=1, so pages emit a run counter; with --cache
+pointing at a prewarmed cache the default runs are cached). One headless Chromium holds every
+session (a browser context each), all on this machine: the browser's own CPU use competes
+with the server's, so the figures are a lower bound on what the server alone can do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.browser_latency import ARM, CHROMIUM_ARGS  # noqa: E402
+from dashboard.nav import existing_pages  # noqa: E402
+
+TRAIN_EVERY = 12  # a "trainer" session presses Train on about one action in this many
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if int((p / "stat").read_text().split(") ")[1].split()[1]) == pid:
+                    out.append(int(p.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+async def session(browser, base, path, seconds, trainer, stats, rng):
+    ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = await ctx.new_page()
+    try:
+        await pg.goto(f"{base}/{path}", timeout=120_000)
+        await pg.wait_for_selector("[data-testid=stMain] h1", timeout=120_000)
+        end = time.monotonic() + seconds
+        i = 0
+        while time.monotonic() < end:
+            i += 1
+            if await pg.locator("[data-testid=stException]").count():
+                stats["errors"].append(f"{path}: exception on the page")
+                break
+            if trainer and i % TRAIN_EVERY == 0:
+                train = pg.get_by_role("button", name="Train", exact=True)
+                if await train.count():
+                    await train.first.click()
+                    stats["train_clicks"] += 1
+                    await asyncio.sleep(1.0)
+                    continue
+            sliders = pg.locator("[data-testid=stSlider] input[type=range]")
+            n = await sliders.count()
+            if n == 0:
+                await asyncio.sleep(1.0)
+                continue
+            s = sliders.nth(rng.randrange(min(n, 4)))
+            try:
+                await s.focus(timeout=5000)
+                before = await s.input_value()
+                await pg.evaluate(ARM)
+                await pg.keyboard.press(rng.choice(["ArrowRight", "ArrowLeft"]))
+                if await s.input_value() == before:  # at the end of its range: no rerun
+                    await pg.evaluate("window.__latCancel = true")
+                ms = await pg.evaluate("window.__lat")
+                if ms == -2:
+                    continue
+            except Exception as e:  # noqa: BLE001 - a page that stops answering is a failure
+                stats["errors"].append(f"{path}: {type(e).__name__}")
+                continue
+            if ms >= 0:
+                stats["latency"].append(ms)
+                stats["per_page"][path or "/"].append(ms)
+            else:
+                stats["timeouts"] += 1
+            await asyncio.sleep(rng.uniform(0.3, 1.2))  # a person reads between moves
+    except Exception as e:  # noqa: BLE001
+        stats["errors"].append(f"{path}: {type(e).__name__}: {str(e)[:80]}")
+    finally:
+        await ctx.close()
+
+
+async def run(args, base, server_pid, cache):
+    from playwright.async_api import async_playwright
+    pages = [p.url_path for p in existing_pages()]
+    stats = {"latency": [], "per_page": collections.defaultdict(list), "errors": [],
+             "timeouts": 0, "train_clicks": 0}
+    rss = {"server": 0.0, "workers": 0.0}
+    stop = asyncio.Event()
+
+    async def sample_memory():
+        while not stop.is_set():
+            rss["server"] = max(rss["server"], rss_mb(server_pid))
+            rss["workers"] = max(rss["workers"], sum(rss_mb(c) for c in children(server_pid)))
+            await asyncio.sleep(2)
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path="/usr/bin/chromium",
+                                          args=CHROMIUM_ARGS)
+        mem = asyncio.create_task(sample_memory())
+        rng = random.Random(0)
+        tasks = []
+        for i in range(args.sessions):
+            path = pages[i % len(pages)]
+            tasks.append(asyncio.create_task(session(browser, base, path, args.minutes * 60,
+                                                     trainer=(i % 3 == 0), stats=stats,
+                                                     rng=random.Random(rng.random()))))
+            await asyncio.sleep(0.5)  # visitors arrive over a quarter of a minute
+        await asyncio.gather(*tasks)
+        stop.set()
+        await mem
+        await browser.close()
+    return stats, rss
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sessions", type=int, default=30)
+    ap.add_argument("--minutes", type=float, default=2.0)
+    ap.add_argument("--cache", help="run cache (prewarmed: python -m models prewarm)")
+    ap.add_argument("--limits", help="LATENT_LAB_LIMITS file for the server")
+    args = ap.parse_args()
+    cache = args.cache or tempfile.mkdtemp(prefix="ll-load-")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, LATENT_LAB_BENCH="1", LATENT_LAB_CACHE=cache)
+    if args.limits:
+        env["LATENT_LAB_LIMITS"] = args.limits
+    log = open(Path(cache) / "load-test-server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run",
+                             str(ROOT / "dashboard" / "app.py"), "--server.port", str(port),
+                             "--server.headless", "true"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        log_file = Path(cache) / "log" / "trainings.jsonl"
+        before = len(log_file.read_text().splitlines()) if log_file.exists() else 0
+        t0 = time.time()
+        stats, rss = asyncio.run(run(args, f"http://127.0.0.1:{port}", proc.pid, cache))
+        lines = log_file.read_text().splitlines()[before:] if log_file.exists() else []
+        keys = collections.Counter(json.loads(x)["key"] for x in lines)
+        lat = sorted(stats["latency"])
+        p = (lambda q: lat[min(len(lat) - 1, int(q * (len(lat) - 1)))]) if lat else None
+        print(f"{args.sessions} sessions x {args.minutes:g} min over "
+              f"{len(existing_pages())} pages ({time.time() - t0:.0f} s wall)")
+        if lat:
+            print(f"slider round trips: {len(lat)}, p50 {statistics.median(lat):.0f} ms, "
+                  f"p95 {p(0.95):.0f} ms, max {lat[-1]:.0f} ms, timeouts "
+                  f"{stats['timeouts']} (target p95 <= 1000 ms)")
+        for page, v in sorted(stats["per_page"].items()):
+            v = sorted(v)
+            print(f"  {page:24s} n={len(v):4d} p50 {statistics.median(v):6.0f} ms "
+                  f"p95 {v[min(len(v) - 1, int(0.95 * (len(v) - 1)))]:6.0f} ms")
+        print(f"errors: {len(stats['errors'])} (target 0)" +
+              "".join(f"\n  {e}" for e in stats["errors"][:10]))
+        print(f"Train clicks: {stats['train_clicks']}; trainings started: {sum(keys.values())} "
+              f"for {len(keys)} distinct configs; trained more than once: "
+              f"{sum(1 for v in keys.values() if v > 1)} (target 0)")
+        print(f"peak RSS: server {rss['server']:.0f} MB (target <= 1500 MB), "
+              f"workers together {rss['workers']:.0f} MB")
+    finally:
+        proc.terminate()
+        log.close()
+
+
+if __name__ == "__main__":
+    main()
