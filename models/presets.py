@@ -31,6 +31,17 @@ def linear_match(config: AEConfig) -> AEConfig:
                     epochs=150, lr=2e-3)
 
 
+# The GAN page's 2-D lab presets (benchmarks/gan_modes.py): the defaults cover all 8 modes of
+# the ring; a discriminator that learns ~20x faster than the generator collapses it to 1-2.
+GAN_COVERS = GANConfig()
+GAN_COLLAPSE = GANConfig(d_steps=5, d_lr=1e-2, g_lr=5e-4, steps=2000)
+# The GAN page's digits GAN: an MLP WGAN-GP that draws recognisable digits of every class in
+# about a minute on one core (2,500 steps; the non-saturating and least-squares losses
+# collapsed to one or two digit shapes at this size and length).
+GAN_DIGITS = GANConfig(dataset="digits", noise_dim=64, g_hidden=256, d_hidden=256,
+                       loss="wgan-gp", g_lr=1e-3, d_lr=1e-3, d_steps=2, batch_size=128,
+                       steps=2500)
+
 # page path -> the configurations that page shows by default
 PAGE_DEFAULTS: dict[str, list[Config]] = {
     # the page's run, its sweep over k, and linear autoencoders beside PCA at k = 2, 5, 10
@@ -42,7 +53,8 @@ PAGE_DEFAULTS: dict[str, list[Config]] = {
     "vae": [VAEConfig(), AEConfig(latent_dim=20, hidden=400, epochs=30, lr=3e-3)],
     # 2-D latents, so q(z|x), p(z) and q(z) are drawn in the plane: digits, then moons
     "latent-distribution": [VAEConfig(latent_dim=2), VAEConfig(dataset="moons", latent_dim=2)],
-    "gan": [GANConfig()],
+    # the 2-D lab's two presets (defaults first), then the digits GAN
+    "gan": [GAN_COVERS, GAN_COLLAPSE, GAN_DIGITS],
     # the explorer's VAE (latent 2: the latent space is a plane) on digits and on sprites; then
     # autoencoder, VAE and GAN side by side on the same 2-D data with the same latent size
     "latent-space": [VAEConfig(dataset="digits", latent_dim=2),

@@ -1,0 +1,66 @@
+"""GAN: a generator turns noise z into data, a discriminator tells real from generated. A 2-D
+lab (live training, replay, mode collapse) and a digits GAN (samples, interpolation, and the
+missing encoder: finding z for a given image by optimisation)."""
+
+import streamlit as st
+
+from dashboard import panels
+from dashboard import views_gan as v
+
+panels.header("Generative adversarial network",
+              "A GAN's latent variable is the noise z fed to its generator G; the generator's "
+              "weights are parameters. A discriminator D learns to tell real data from G(z), "
+              "and G learns to fool it. A GAN can sample, but it has no encoder: it cannot "
+              "tell you the z behind a given x.")
+
+st.subheader("1 · A 2-D lab")
+preset, config = v.lab_controls()
+v.preset_note(preset, config)
+panels.explain(
+    "Blue dots are real data, orange dots are G(z) for a fixed set of noise vectors. Behind "
+    "them, the background is the discriminator's verdict D(x) at every point of the plane: "
+    "blue where it says *real*, orange where it says *generated*, white where it cannot "
+    "tell. The generator moves its samples up the discriminator's slope towards blue; when it "
+    "has matched the data, D is ½ everywhere. On the right, the generator's image of a grid of "
+    "noise points shows how G warps the noise space onto the data.\n\n"
+    "**Training runs in the background**, in a separate process, while this page shows the "
+    "newest snapshot several times a second. Train plays a run and Cancel stops it. A "
+    "finished run is kept: it opens instantly next time, for anyone who picks the same "
+    "settings, and its saved snapshots can be replayed (play, pause, step) on the timeline "
+    "below without training again.",
+    title="How to read the lab")
+n_fake, heat = v.display_controls()
+run = panels.run_panel(config, curves={}, chart=False, timeline=False,
+                       live_view=v.live_view(config, n_fake, heat))
+if run.done:
+    v.replay(config, run.result, n_fake, heat)
+
+st.subheader("2 · A digits GAN")
+panels.explain(
+    f"A generator with {v.DIGITS.noise_dim} noise dimensions and two hidden layers of "
+    f"{v.DIGITS.g_hidden} units, trained on 4,500 MNIST digits against a critic with the "
+    "Wasserstein loss and gradient penalty (Gulrajani et al. 2017), "
+    f"{v.DIGITS.steps:,} steps (about a minute on one core).", title="The model")
+digits = panels.run_panel(v.DIGITS, curves={}, name="digits", timeline=False, chart=False,
+                          train_label="Train the digits GAN", live_view=v.digits_live)
+if digits.done:
+    v.digits_losses(digits.result.history, "gan_digits_losses")
+    st.markdown("**Samples**")
+    v.samples_section(digits.result)
+
+    st.markdown("**Interpolation between two noise vectors**")
+    v.interpolation_section(digits.result)
+
+    st.markdown("**Find z for this image: the missing encoder**")
+    panels.explain(
+        "An autoencoder or a VAE answers “which z made this x?” in one pass of its encoder. A "
+        "GAN has none, so the only way to ask is to search: start from random z, and follow "
+        "the gradient of the squared error ‖G(z) − x‖² with respect to z (the generator stays "
+        f"fixed) for {v.STEPS} Adam steps, keeping the best of {v.RESTARTS} starts (Zhu et "
+        "al. 2016; Creswell & Bharath 2018). A generated digit is in the generator's range, "
+        "so the search can find it almost exactly; a held-out digit usually is not, and the "
+        "best the search can do shows what the generator is unable to draw. The prior "
+        "penalty λ · (−log p(z)) keeps z where p(z) is dense; too strong and it drags z "
+        "towards 0, far shorter than any typical noise vector.", title="How the search works")
+    target, index, weight = v.inversion_controls()
+    v.inversion_section(digits.result, target, index, weight)

@@ -1,0 +1,267 @@
+"""The GAN page under AppTest: defaults, the two presets (by link and by switching), changed
+controls, tiny runs trained through the UI with their live view and replay controls (step,
+start, play), a tiny digits GAN with its samples, interpolation and inversion, and the
+figures' data against the model."""
+
+import re
+import time
+
+import numpy as np
+import pytest
+
+from apptest_util import errors, open_page, widget
+from dashboard import views_gan
+from models import datasets
+from models.gan_inversion import invert
+from models.presets import GAN_COLLAPSE, GAN_COVERS, GAN_DIGITS, PAGE_DEFAULTS
+from models.runs import load_or_train
+from models.train import GANConfig, noise_grid
+
+PAGE = "app_pages/gan.py"
+TINY = {"steps": "200", "batch": "64", "g_hidden": "32", "d_hidden": "32"}
+TINY_DIGITS = GANConfig(dataset="digits", noise_dim=8, g_hidden=32, d_hidden=32, steps=100,
+                        batch_size=64, loss="wgan-gp", g_lr=1e-3, d_lr=1e-3)
+
+
+def _run_until(at, done, timeout=240):
+    end = time.time() + timeout
+    while time.time() < end:
+        at.run()
+        assert not errors(at), errors(at)
+        if done(at):
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def _button(at, label):
+    found = [b for b in at.button if b.label == label]
+    return found[0] if found else None
+
+
+def _has_timeline(at):
+    return any(s.key == "t" for s in at.slider)
+
+
+def _captions(at) -> str:
+    return " | ".join(c.value for c in at.caption)
+
+
+def _image_captions(at) -> str:
+    return " | ".join(c for img in at.get("image") for c in img.captions)
+
+
+def _metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _train_lab(at):
+    button = _button(at, "Train")
+    if button is not None:  # another test may have trained the same settings
+        button.click().run()
+    assert not errors(at), errors(at)
+    assert _run_until(at, _has_timeline), "the run did not finish"
+
+
+# --- defaults and presets ---------------------------------------------------------------------
+
+def test_defaults_are_the_covering_preset_and_the_page_defaults_list():
+    assert PAGE_DEFAULTS["gan"][0] == GANConfig() == GAN_COVERS
+    assert GAN_COLLAPSE in PAGE_DEFAULTS["gan"] and GAN_DIGITS in PAGE_DEFAULTS["gan"]
+    at = open_page(PAGE)
+    assert not errors(at)
+    assert at.title[0].value == "Generative adversarial network"
+    assert widget(at, "preset").value == "covers"
+    assert "Covers all modes" in at.info[0].value and "linearly to zero" in at.info[0].value
+    c = GANConfig()
+    assert widget(at, "d_lr").value == c.d_lr and widget(at, "g_lr").value == c.g_lr
+    assert widget(at, "d_steps").value == c.d_steps and widget(at, "steps").value == c.steps
+    assert widget(at, "data").options == views_gan.LAB_DATASETS
+    assert _button(at, "Train") is not None
+    assert _button(at, "Train the digits GAN") is not None
+
+
+def test_a_link_with_the_collapse_preset_sets_its_controls():
+    at = open_page(PAGE, {"preset": "Mode collapse"})
+    assert not errors(at)
+    assert widget(at, "preset").value == "collapse"
+    assert widget(at, "d_lr").value == 1e-2 and widget(at, "g_lr").value == 5e-4
+    assert widget(at, "d_steps").value == 5 and widget(at, "steps").value == 2000
+    info = at.info[0].value
+    assert "Mode collapse" in info and "20 times faster" in info
+    assert "changed" not in info
+
+
+def test_switching_presets_sets_every_control_and_back():
+    at = open_page(PAGE, {"seed": "7", "noise": "3"})
+    widget(at, "preset").set_value("collapse").run()
+    assert not errors(at)
+    assert widget(at, "d_lr").value == 1e-2 and widget(at, "d_steps").value == 5
+    assert widget(at, "seed").value == 0 and widget(at, "noise").value == 2  # the preset's
+    assert "changed" not in at.info[0].value
+    widget(at, "preset").set_value("covers").run()
+    assert widget(at, "d_lr").value == 2e-3 and widget(at, "d_steps").value == 1
+    assert widget(at, "steps").value == 5000
+
+
+def test_a_changed_control_is_named_beside_the_preset():
+    at = open_page(PAGE, {"preset": "Mode collapse"})
+    widget(at, "d_steps").set_value(2).run()
+    assert not errors(at)
+    info = at.info[0].value
+    assert "You have changed the preset's D steps per G step" in info
+
+
+@pytest.mark.parametrize("query", [{"loss": "WGAN-GP"}, {"data": "spiral", "noise": "1"},
+                                   {"prior": "Uniform"}, {"heat": "false", "shown": "50"}])
+def test_other_settings_draw_without_error(query):
+    at = open_page(PAGE, query)
+    assert not errors(at), (query, errors(at))
+    assert _button(at, "Train") is not None
+
+
+# --- a tiny run through the UI ------------------------------------------------------------------
+
+def test_a_tiny_run_trains_then_replays_with_step_start_and_play():
+    at = open_page(PAGE, {**TINY, "seed": "11"})
+    _train_lab(at)
+    t = widget(at, "t")
+    assert t.value == t.max == 24  # 24 snapshots after the untrained one
+    m = _metrics(at)
+    assert re.fullmatch(r"\d of 8", m["Modes covered"]) and m["Step"] == "200"
+    assert "Showing the model at step 200 of 200." in _captions(at)
+    _button(at, "Step back").click().run()
+    assert widget(at, "t").value == 23 and not errors(at)
+    _button(at, "Start").click().run()
+    assert widget(at, "t").value == 0
+    assert "Showing the model at step 0 of 200." in _captions(at)
+    assert _metrics(at)["Step"] == "0" and "D loss" not in _metrics(at)  # no losses yet
+    _button(at, "Step").click().run()
+    assert widget(at, "t").value == 1
+    widget(at, "play").set_value(True).run()  # play moves on at once, then on a timer
+    assert not errors(at)
+    assert "playing" in _captions(at) and widget(at, "t").value == 2
+    _button(at, "Step").click().run()  # stepping pauses
+    assert widget(at, "play").value is False and widget(at, "t").value == 3
+    at.run()
+    assert widget(at, "t").value == 3 and "playing" not in _captions(at)
+    # the timeline is in the link, so a link opens the replay at that snapshot
+    at2 = open_page(PAGE, {**TINY, "seed": "11", "t": "5"})
+    assert widget(at2, "t").value == 5 and not errors(at2)
+
+
+def test_the_live_view_draws_snapshots_while_a_run_trains():
+    at = open_page(PAGE, {"steps": "20000", "seed": "12", "g_hidden": "16",
+                          "d_hidden": "16", "batch": "32"})
+    _button(at, "Train").click().run()
+
+    def live(at):  # still training (Cancel is offered) and a snapshot is drawn
+        return _button(at, "Cancel") is not None and "Snapshot at step" in _captions(at)
+    assert _run_until(at, live, timeout=120)
+    assert "Training: step" in at.get("progress")[0].proto.text
+    assert "Modes covered" in _metrics(at)
+    assert len(at.get("vega_lite_chart")) >= 3  # the two panels, losses, mode coverage
+    _button(at, "Cancel").click().run()
+    at.run()
+    assert _button(at, "Train") is not None and not errors(at)
+
+
+def test_one_dimensional_noise_on_moons_has_a_curve_and_no_mode_metrics():
+    at = open_page(PAGE, {**TINY, "data": "moons", "noise": "1", "seed": "13"})
+    _train_lab(at)
+    assert "Modes covered" not in _metrics(at)
+    caps = _captions(at)
+    assert "the noise z runs along a line" in caps and "whose modes are known" in caps
+
+
+# --- the figures' data ----------------------------------------------------------------------------
+
+def test_grid_lines_follow_the_rows_and_columns_of_the_noise_grid():
+    from models.priors import make_prior
+    z = noise_grid(make_prior("gaussian", 2), 2).numpy()  # the identity "generator"
+    lines = views_gan.grid_lines(z, one_d=False)
+    assert len(lines["x"]) == 2 * len(z)
+    for line in range(30):
+        sel = lines["line"] == line
+        order = np.argsort(lines["order"][sel])
+        xs, ys = lines["x"][sel][order], lines["y"][sel][order]
+        if line < 15:  # along z₁: z₂ constant, z₁ increasing
+            assert np.ptp(ys) == 0 and np.all(np.diff(xs) > 0)
+        else:
+            assert np.ptp(xs) == 0 and np.all(np.diff(ys) > 0)
+    line = noise_grid(make_prior("gaussian", 1), 1).numpy().repeat(2, axis=1)  # 225 points
+    one = views_gan.grid_lines(line, one_d=True)
+    assert set(one["line"]) == {0} and len(one["x"]) == 225
+    assert np.array_equal(one["x"][np.argsort(one["order"])], line[:, 0])
+
+
+def test_the_heatmap_png_puts_the_first_row_at_the_bottom_and_uses_fixed_ranges():
+    from io import BytesIO
+
+    from PIL import Image
+    heat = np.zeros((48, 48))
+    heat[0] = 1.0  # the first row (lowest y) says "real"
+    png, lo, hi, label = views_gan.heat_png("ns", heat)
+    assert (lo, hi) == (0.0, 1.0) and "probability" in label
+    img = np.asarray(Image.open(BytesIO(png)).convert("RGB"))
+    assert tuple(img[-1, 0]) == tuple(views_gan.HEAT[-1].astype(int))  # bottom row: blue end
+    assert tuple(img[0, 0]) == tuple(views_gan.HEAT[0].astype(int))
+    lo, hi, label = views_gan.heat_range("wgan-gp", np.array([-3.0, 1.0, 2.0]))
+    assert lo < -3.0 + 1e-9 and hi >= 2.0 and "critic" in label
+
+
+def test_history_datasets_hold_losses_and_coverage_in_share_of_modes():
+    history = [{"step": 0, "modes_covered": 0, "modes_total": 8, "hq_fraction": 0.0},
+               {"step": 100, "d_loss": 1.3, "g_loss": 0.7, "modes_covered": 6,
+                "modes_total": 8, "hq_fraction": 0.5}]
+    sets = views_gan.history_datasets(history, 100)
+    loss = sets["loss"].to_pydict()
+    assert loss["series"] == ["D loss", "G loss"] and loss["value"] == [1.3, 0.7]
+    q = sets["quality"].to_pydict()
+    assert q["value"] == [0.0, 0.0, 0.75, 0.5] and sets["current"].to_pydict()["step"] == [100]
+    assert views_gan._data_names(views_gan.loss_spec("ns", 100, 1.0)) == {"loss", "current"}
+
+
+# --- the digits GAN -----------------------------------------------------------------------------
+
+@pytest.fixture
+def tiny_digits(monkeypatch):
+    monkeypatch.setattr(views_gan, "DIGITS", TINY_DIGITS)
+    return TINY_DIGITS
+
+
+def _digits_trained(at):
+    return _button(at, "Train the digits GAN") is None and any(
+        "Found in" in c.value for c in at.caption)
+
+
+def test_a_tiny_digits_gan_shows_samples_interpolation_and_inversion(tiny_digits):
+    at = open_page(PAGE)
+    b = _button(at, "Train the digits GAN")
+    if b is not None:
+        b.click().run()
+    assert _run_until(at, _digits_trained), "the digits GAN did not finish"
+    m = _metrics(at)
+    assert "Nearest held-out digit, samples" in m and "… real training digits" in m
+    assert f"{views_gan.N_SAMPLES} samples G(z)" in _image_captions(at)
+    assert "classes appear" in _captions(at)
+    # interpolation: the position slider
+    widget(at, "pos").set_value(0.25).run()
+    assert not errors(at) and "t = 0.25" in _image_captions(at)
+    widget(at, "path").set_value("spherical").run()
+    assert not errors(at) and "spherical path" in _image_captions(at)
+    # inversion of a held-out digit: the page's figures are the model's
+    widget(at, "digit").set_value(130).run()
+    assert not errors(at)
+    assert "Digit #130: a " in _captions(at)
+    model = load_or_train(TINY_DIGITS).model
+    x = datasets.load("digits").x_test[130]
+    expected = invert(model.generate, model.prior_, x)
+    assert _metrics(at)["Squared error"] == f"{expected.error:.1f}"
+    assert _metrics(at)["‖z\\*‖"] == f"{np.linalg.norm(expected.z):.2f}"
+    # a generated digit: its z is known, so the page says how far the search ended from it
+    widget(at, "target").set_value("generated").run()
+    assert not errors(at)
+    assert "The target was made by a z" in _captions(at)
+    widget(at, "lam").set_value(0.1).run()
+    assert not errors(at) and "Found in" in _captions(at)
