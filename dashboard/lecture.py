@@ -98,10 +98,10 @@ def view_configs(view: View) -> list[dict]:
     from streamlit.testing.v1 import AppTest
     app = str(Path(__file__).resolve().parent / "app.py")
     at = AppTest.from_file(app, default_timeout=120)
-    at.query_params.update(view.params)
     if view.url_path:
         at.run()
-        at.switch_page(view.page)
+        at.switch_page(view.page)  # a page switch starts with an empty query string
+    at.query_params.update(view.params)
     at.run()
     if at.exception:
         raise LectureError(f"view {view.title!r} fails: {at.exception[0].value}")

@@ -64,3 +64,26 @@ def test_a_broken_lecture_file_gives_a_message(tmp_path, monkeypatch):
     at = open_page("app_pages/home.py", {"lecture": "true"})
     assert not errors(at)
     assert any("Lecture mode is unavailable" in e.value for e in at.error)
+
+
+def test_a_view_finds_the_runs_its_page_needs():
+    """A view's settings reach its page (not only the home page's), and the runs that page
+    looks up are what prewarm --lecture trains."""
+    from models.presets import GAN_COLLAPSE
+    from models.train import config_to_dict
+    lecture = lec.parse("""
+[[view]]
+page = "/gan"
+params = { preset = "Mode collapse" }
+[[view]]
+page = "/vae"
+params = { beta = 4.0, latent = 8 }
+""", "t.toml")
+    gan, vae = (lec.view_configs(v) for v in lecture.views)
+    assert config_to_dict(GAN_COLLAPSE) in gan
+    assert any(c["kind"] == "vae" and c["beta"] == 4.0 and c["latent_dim"] == 8 for c in vae)
+
+
+def test_every_view_of_the_shipped_lecture_opens():
+    for view in lec.load(lec.DEFAULT_FILE).views:
+        lec.view_configs(view)  # raises LectureError naming the view when its page fails
