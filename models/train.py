@@ -315,6 +315,8 @@ def _train_autoencoding(config, data, model) -> Iterator[Event]:
             if step % progress_every == 0 and step % per_epoch:
                 yield Event("progress", step, total, step / per_epoch, {"loss": value},
                             seconds=time.perf_counter() - start)
+        if epoch == config.epochs - 1:  # the stored model: measured as it is stored
+            round_for_storage(model)
         m = evaluate(step, sums, per_epoch)
         if is_vae:
             m["train_neg_elbo"] = m["train_recon"] + m["train_kl"]
@@ -334,6 +336,30 @@ def _train_autoencoding(config, data, model) -> Iterator[Event]:
                 history=history, seconds=time.perf_counter() - start)
 
 
+def round_for_storage(model: torch.nn.Module) -> None:
+    """Round every float weight to float16 precision, in place. Training ends with this,
+    before its last evaluation and snapshot, so the stored run (float16 weights when shipped,
+    models/pretrained.py) is exactly the model whose figures were measured."""
+    with torch.no_grad():
+        for t in model.state_dict().values():
+            if t.dtype == torch.float32:
+                t.copy_(t.half().float())
+
+
+def _display_precision(snapshot: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Snapshot arrays (float32) at the precision a page shows them with: images with values
+    in [0, 1] on the 1/255 grid of an 8-bit picture, everything else at float16 precision.
+    Shipped snapshots are then stored in bytes and half floats without loss."""
+    out = {}
+    for k, v in snapshot.items():
+        v = np.asarray(v, dtype=np.float64)
+        if v.ndim and v.shape[-1] == 28 * 28 and v.size and v.min() >= 0 and v.max() <= 1:
+            out[k] = (np.round(v * 255) / 255).astype(np.float32)
+        else:
+            out[k] = v.astype(np.float16).astype(np.float32)
+    return out
+
+
 def _autoencoding_snapshot(model, data, is_vae: bool, z_fixed) -> dict[str, np.ndarray]:
     x = data.x_test[:SNAPSHOT_POINTS]
     if is_vae:
@@ -349,7 +375,7 @@ def _autoencoding_snapshot(model, data, is_vae: bool, z_fixed) -> dict[str, np.n
         pad = 0.1 * (hi - lo + 1e-6)
         grid = torch.linspace(lo - pad, hi + pad, 200).unsqueeze(1)
         out["curve"] = model.decode_mean(grid) if is_vae else model.decode(grid)
-    return {k: v.detach().numpy().astype(np.float32) for k, v in out.items()}
+    return _display_precision({k: v.detach().numpy() for k, v in out.items()})
 
 
 def _gan_bounds(data: datasets.DataSet) -> np.ndarray:
@@ -418,7 +444,7 @@ def _train_gan(config: GANConfig, data, model: GAN) -> Iterator[Event]:
             s = {"fake": model.generate(z_fixed), "grid": model.generate(z_grid)}
             if heat_xy is not None:
                 s["d_heatmap"] = model.d_probability(heat_xy).reshape(HEATMAP_SIDE, HEATMAP_SIDE)
-        s = {k: v.numpy().astype(np.float32) for k, v in s.items()}
+        s = _display_precision({k: v.numpy() for k, v in s.items()})
         if bounds is not None:
             s["bounds"] = bounds
         return s
@@ -448,6 +474,8 @@ def _train_gan(config: GANConfig, data, model: GAN) -> Iterator[Event]:
         sums["g_loss"] += gl
         count += 1
         if step % eval_every == 0 or step == total:
+            if step == total:  # the stored model: measured as it is stored
+                round_for_storage(model)
             m = evaluate(step)
             sums, count = {"d_loss": 0.0, "g_loss": 0.0}, 0
             history.append(m)
