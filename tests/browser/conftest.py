@@ -93,13 +93,36 @@ def page(browser):
     context.close()
 
 
+IDLE_JS = """() => {
+  const s = document.querySelector('[data-test-script-state]');
+  return !!s && s.getAttribute('data-test-script-state') === 'notRunning'
+      && !!document.querySelector('[data-testid=stMain] h1')
+      && !document.querySelector('[data-testid=stSkeleton]');
+}"""
+
+
 def wait_idle(pg, timeout: float = 30_000) -> None:
-    """Wait until the page has drawn (every page has a title) and its script has finished
-    running; on a loaded machine "notRunning" is also the state before the first run."""
-    pg.wait_for_selector("[data-testid=stMain] h1", timeout=timeout)
-    pg.wait_for_selector("[data-test-script-state=notRunning]", timeout=timeout)
+    """Wait until the page has drawn and its script has finished running.
+
+    Three conditions, each needed on a cold or loaded machine:
+    - a title in the main area: "notRunning" is also the state before the first run;
+    - the script state "notRunning";
+    - no ``stSkeleton`` left: Streamlit's frontend loads each element's component (slider,
+      Vega chart, ...) lazily and shows a skeleton until its code has arrived and parsed, so
+      right after a cold load the script can have finished while the sliders are still
+      skeletons (that made "every page has at least one slider" fail in CI).
+    Checked twice, 250 ms apart, so that a rerun that starts a moment after an interaction
+    is waited for too (a test that needs a specific change should still wait for it)."""
+    pg.wait_for_function(IDLE_JS, timeout=timeout)
     pg.wait_for_timeout(250)
-    pg.wait_for_selector("[data-test-script-state=notRunning]", timeout=timeout)
+    pg.wait_for_function(IDLE_JS, timeout=timeout)
+
+
+def wait_for_query(pg, key: str, timeout: float = 30_000) -> str:
+    """The value of query parameter key once the URL has it (widgets write it asynchronously)."""
+    pg.wait_for_function(
+        "k => new URLSearchParams(window.location.search).has(k)", arg=key, timeout=timeout)
+    return pg.evaluate("k => new URLSearchParams(window.location.search).get(k)", key)
 
 
 def screenshot(pg, name: str) -> Path:
