@@ -10,6 +10,12 @@
   cache directory (a file lock per key). Runs execute in a bounded pool of worker processes
   (spawned, niced, with a set number of torch threads); a worker that crashes, hangs past the
   time limit or diverges fails its run with a reason, and everything else carries on.
+  A run on this process's workers can be paused, resumed and stepped (``RunHandle.pause`` /
+  ``resume`` / ``step``), for everyone who watches it: the worker holds the training between
+  two events and sends heartbeats. Paused time counts neither toward the time limit nor as
+  training time, and a run paused for DEFAULT_PAUSE_LIMIT seconds in all (5 minutes;
+  ``LATENT_LAB_PAUSE_LIMIT`` changes it) plays on to the end by itself, into the cache, so a
+  forgotten pause never holds a worker for good.
 - ``train_through_cache`` / ``load_or_train``: the same cache for the command line, training
   in the calling process.
 
@@ -37,7 +43,7 @@ from multiprocessing import Pipe
 from multiprocessing.connection import Client, Listener
 from multiprocessing.connection import wait as wait_connections
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -48,6 +54,9 @@ RUN_TIMEOUT_ENV = "LATENT_LAB_RUN_TIMEOUT"
 DEFAULT_CACHE_MAX_MB = 2048
 DEFAULT_RUN_TIMEOUT = 900.0  # seconds a run may take before its worker is stopped
 STALL_TIMEOUT = 120.0  # seconds without any event from a busy worker
+PAUSE_LIMIT_ENV = "LATENT_LAB_PAUSE_LIMIT"
+DEFAULT_PAUSE_LIMIT = 300.0  # seconds a run may stay paused in all; then it plays to the end
+HEARTBEAT_INTERVAL = 1.0  # seconds between "still here" messages from a paused worker
 WORKER_CONNECT_TIMEOUT = 30.0  # seconds for a new worker process to connect back
 WORKER_NICE = 10  # workers yield the CPU to the web server
 PROGRESS_INTERVAL = 0.1  # seconds between progress messages from a worker
@@ -187,15 +196,26 @@ class RunCache:
                     "files": {name: _sha256(tmp / name) for name in ENTRY_FILES}}
             (tmp / "meta.json").write_text(json.dumps(meta))  # last: marks the entry complete
             dest = self.entry(key)
-            if dest.exists():  # another writer finished first; theirs is as good
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
+            if dest.exists() and not self._intact(key):  # a damaged or incomplete directory
+                self.discard(key)  # (e.g. no meta.json): ours replaces it, or it never heals
+            try:
                 os.replace(tmp, dest)
+            except OSError:  # another writer finished first (a sound entry); theirs is as good
+                if not dest.exists():
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self.evict(keep={key})
         return self.entry(key)
+
+    def _intact(self, key: str) -> bool:
+        try:
+            self.verify(key)
+            return True
+        except CorruptEntry:
+            return False
 
     # reading
     def meta(self, key: str) -> dict:
@@ -350,13 +370,22 @@ class RunCache:
         return [json.loads(line) for line in lines if line.strip()]
 
 
-def _train_into_cache(cache: RunCache, key: str, config, threads: int | None) -> Iterator:
+def _train_into_cache(cache: RunCache, key: str, config, threads: int | None,
+                      paused: Callable[[], float] | None = None) -> Iterator:
     """Train config in this process, yielding its events; the entry is written to the cache
-    before the "done" event is yielded. Closing the generator early writes nothing."""
+    before the "done" event is yielded. Closing the generator early writes nothing.
+    paused() gives the seconds the consumer has so far held the run paused: they are taken
+    off the run's clock (the events' seconds and the history's), so a pause never shows up
+    as training time."""
     from .train import train
     cache.log_training(key, config)
     snapshots: list[dict] = []
     for ev in train(config, threads):
+        off = paused() if paused is not None else 0.0
+        if off:
+            ev.seconds = max(0.0, ev.seconds - off)
+            if ev.type == "eval" and "seconds" in ev.metrics:  # the dict is also the history's
+                ev.metrics["seconds"] = max(0.0, ev.metrics["seconds"] - off)
         if ev.snapshot is not None and ev.keep:
             snapshots.append({"step": ev.step, **ev.snapshot})
         if ev.type == "done":
@@ -365,6 +394,50 @@ def _train_into_cache(cache: RunCache, key: str, config, threads: int | None) ->
 
 
 # --- worker processes -----------------------------------------------------------------------
+
+class _Controls:
+    """What a worker is told while it trains, read between training events: "cancel",
+    "pause", "resume", and ("step", target): train on to the first event at or past step
+    `target`, then pause. A paused worker sits between two events (the training generator
+    is simply not advanced, so the run continues exactly as it would have) and sends a
+    heartbeat every HEARTBEAT_INTERVAL, so the manager can tell paused from hung."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.cancelled = self.stopped = self.pause = False
+        self.target: int | None = None
+        self.paused_seconds = 0.0  # in all, for this run
+
+    def read(self, timeout: float = 0.0) -> bool:
+        """Apply every waiting message (waiting up to timeout for the first); True if any."""
+        if not self.conn.poll(timeout):
+            return False
+        while True:
+            msg = self.conn.recv()
+            kind = msg[0]
+            if kind in ("cancel", "stop"):
+                self.cancelled = True
+                self.stopped = self.stopped or kind == "stop"
+            elif kind == "pause":
+                self.pause, self.target = True, None
+            elif kind == "resume":
+                self.pause, self.target = False, None
+            elif kind == "step":
+                self.pause, self.target = False, int(msg[1])
+            if not self.conn.poll():
+                return True
+
+    def hold(self, key: str) -> None:
+        """Stay paused until resumed, stepped or cancelled."""
+        start = time.monotonic()
+        self.conn.send(("paused", key, True))
+        while self.pause and not self.cancelled:
+            if not self.read(HEARTBEAT_INTERVAL):
+                self.conn.send(("heartbeat", key))
+        self.paused_seconds += time.monotonic() - start
+        if not self.cancelled:
+            self.conn.send(("paused", key, False))
+
 
 def _worker_main(conn, threads: int, cache_root: str, max_bytes: int) -> None:
     """A worker: warm up, then train the jobs it is sent, streaming events back over conn."""
@@ -391,21 +464,30 @@ def _worker_main(conn, threads: int, cache_root: str, max_bytes: int) -> None:
         if msg[0] != "job":
             continue
         _, key, config_dict = msg
-        last, cpu0, cancelled = 0.0, time.process_time(), False
+        last, cpu0, ctl = 0.0, time.process_time(), _Controls(conn)
         try:
             config = config_from_dict(config_dict)
-            for ev in _train_into_cache(cache, key, config, threads):
-                while conn.poll():
-                    cancelled = cancelled or conn.recv()[0] == "cancel"
-                if cancelled:
+            for ev in _train_into_cache(cache, key, config, threads,
+                                        paused=lambda: ctl.paused_seconds):
+                ctl.read()
+                if ctl.cancelled:
                     break
+                if ctl.target is not None and ev.step >= ctl.target:
+                    ctl.pause, ctl.target = True, None  # a step ends here
+                pause_here = ctl.pause and ev.type != "done"
                 now = time.perf_counter()
-                if ev.type != "progress" or now - last >= PROGRESS_INTERVAL:
+                if ev.type != "progress" or pause_here or now - last >= PROGRESS_INTERVAL:
                     last = now
                     conn.send(("event", key, ev.type, ev.step, ev.total_steps, ev.epoch,
                                ev.metrics, ev.snapshot, ev.keep, ev.seconds,
                                time.process_time() - cpu0))
-            conn.send(("finished", key, CANCELLED if cancelled else DONE, None))
+                if pause_here:
+                    ctl.hold(key)
+                    if ctl.cancelled:
+                        break
+            conn.send(("finished", key, CANCELLED if ctl.cancelled else DONE, None))
+            if ctl.stopped:
+                return
         except (Diverged, PriorMismatch, ConfigError) as e:
             conn.send(("finished", key, FAILED, str(e)))
         except Exception as e:  # noqa: BLE001 - reported to the page, logged here
@@ -495,10 +577,21 @@ class _Run:
     finished: float | None = None
     worker_cpu: float = 0.0
     version: int = 0  # bumped on every change, so pages can skip redraws
+    # pausing (runs on this process's workers only)
+    paused: bool = False  # the worker says it holds the run paused
+    wanted: Any = None  # the last request: "pause" | "resume" | ("step", target step) | None
+    paused_since: float | None = None  # time.monotonic() when the current pause began
+    paused_total: float = 0.0  # seconds spent paused in earlier pauses
+    pause_spent: bool = False  # the pause limit was used up: the run plays to the end
+
+    def paused_for(self, now: float) -> float:
+        """Seconds spent paused so far, the current pause included."""
+        return self.paused_total + (now - self.paused_since if self.paused_since else 0.0)
 
 
 class RunHandle:
-    """A session's view of a run: status, progress, history, snapshots, result, cancel."""
+    """A session's view of a run: status, progress, history, snapshots, result, cancel, and
+    pause / resume / step (shared: every handle to the run sees the same pause)."""
 
     def __init__(self, manager: "RunManager", run: _Run, token: str):
         self._manager, self._run, self.token = manager, run, token
@@ -560,13 +653,59 @@ class RunHandle:
     def retry(self) -> "RunHandle":
         return self._manager.submit(self._run.config, retry=True, token=self.token)
 
+    # pausing: shared by everyone who watches the run
+    @property
+    def paused(self) -> bool:
+        """The worker holds the run paused (confirmed, not just asked for)."""
+        return self._run.paused and self._run.status in ACTIVE
+
+    @property
+    def pausing(self) -> bool:
+        """A pause was asked for and the worker has not confirmed it yet."""
+        return self._run.wanted == "pause" and not self.paused and self.active
+
+    @property
+    def stepping_to(self) -> int | None:
+        """The step a requested step_forward() trains to before it pauses, while it trains there."""
+        w = self._run.wanted
+        return w[1] if isinstance(w, tuple) and self.active else None
+
+    @property
+    def can_pause(self) -> bool:
+        """Pause / step / resume work: the run is queued or trains on this process's
+        workers (not elsewhere) and has not used up its pause limit."""
+        return self._manager.can_pause(self._run)
+
+    @property
+    def pause_left(self) -> float:
+        """Seconds this run may still stay paused before it plays on by itself."""
+        return self._manager.pause_left(self._run)
+
+    @property
+    def pause_spent(self) -> bool:
+        return self._run.pause_spent
+
+    def pause(self) -> bool:
+        """Hold the run at its next training event (for everyone watching it). False if it
+        cannot be paused (finished, trained by another process, or its pause time is up)."""
+        return self._manager.control(self._run, "pause")
+
+    def resume(self) -> bool:
+        return self._manager.control(self._run, "resume")
+
+    def step_forward(self, n: int) -> bool:
+        """Train n more steps (to the first event at or past them), then pause. (Not
+        `step`: that is the run's current step.)"""
+        return self._manager.control(self._run, "step", n)
+
 
 class RunManager:
     """Runs training in worker processes; identical configs share one run."""
 
     def __init__(self, cache: RunCache | None = None, workers: int | None = None,
                  threads: int = 1, run_timeout: float | None = None,
-                 stall_timeout: float = STALL_TIMEOUT, results_in_memory: int = 12):
+                 stall_timeout: float = STALL_TIMEOUT, results_in_memory: int = 12,
+                 pause_limit: float | None = None):
         from .limits import current
         self.cache = cache or RunCache()
         self.limits = current()
@@ -577,6 +716,8 @@ class RunManager:
         self.run_timeout = float(os.environ.get(RUN_TIMEOUT_ENV, DEFAULT_RUN_TIMEOUT)
                                  if run_timeout is None else run_timeout)
         self.stall_timeout = stall_timeout
+        self.pause_limit = float(os.environ.get(PAUSE_LIMIT_ENV, DEFAULT_PAUSE_LIMIT)
+                                 if pause_limit is None else pause_limit)
         self._mutex = threading.RLock()
         self._runs: dict[str, _Run] = {}
         self._queue: list[_Run] = []
@@ -647,6 +788,7 @@ class RunManager:
             res = self._results.pop(run.key, None)
             if res is not None:
                 self._results[run.key] = res  # most recently used last
+                self.cache.touch(run.key)  # and on disk, for the cache's LRU eviction
                 return res
         try:
             res = self.cache.load(run.key)
@@ -665,6 +807,47 @@ class RunManager:
                 self._results.pop(next(iter(self._results)))
         return res
 
+    # pausing
+    def can_pause(self, run: _Run) -> bool:
+        with self._mutex:
+            return run.status in ACTIVE and not run.elsewhere and not run.pause_spent
+
+    def pause_left(self, run: _Run) -> float:
+        with self._mutex:
+            if run.pause_spent:
+                return 0.0
+            return max(0.0, self.pause_limit - run.paused_for(time.monotonic()))
+
+    def control(self, run: _Run, action: str, n: int | None = None) -> bool:
+        """Pause, resume or step a run (action "pause" | "resume" | "step"). A queued run
+        gets the request when it starts. Returns False when the run cannot take it."""
+        with self._mutex:
+            if run.status not in ACTIVE or run.elsewhere:
+                return False
+            if action == "resume":
+                wanted, msg = "resume", ("resume",)
+            elif run.pause_spent:
+                return False
+            elif action == "pause":
+                wanted, msg = "pause", ("pause",)
+            elif action == "step":
+                target = run.step + max(1, int(n or 1))
+                wanted, msg = ("step", target), ("step", target)
+            else:
+                raise ValueError(f"unknown action {action!r}")
+            run.wanted = wanted
+            run.version += 1
+            self._send_to_worker(run, msg)
+            return True
+
+    def _send_to_worker(self, run: _Run, msg) -> None:
+        for w in self._workers:
+            if w.run is run:
+                try:
+                    w.conn.send(msg)
+                except OSError:
+                    pass
+
     def release(self, run: _Run, token: str) -> None:
         with self._mutex:
             run.subscribers.discard(token)
@@ -679,12 +862,7 @@ class RunManager:
             else:  # the worker stops at its next event; the lock goes when it confirms
                 run.status = CANCELLED
                 run.version += 1
-                for w in self._workers:
-                    if w.run is run:
-                        try:
-                            w.conn.send(("cancel",))
-                        except OSError:
-                            pass
+                self._send_to_worker(run, ("cancel",))
 
     def shutdown(self) -> None:
         self._stopped.set()
@@ -718,6 +896,7 @@ class RunManager:
             self._pending_notice = (f"A damaged cache entry was discarded ({e}); "
                                     "the run is being trained again.")
             return None
+        self.cache.touch(key)  # a hit is a use: busy entries are evicted last
         history_len = meta.get("metrics", {}).get("step", 0)
         run = _Run(key, config, status=DONE, cached=True, step=int(history_len),
                    total_steps=int(history_len), metrics=meta.get("metrics", {}),
@@ -747,6 +926,9 @@ class RunManager:
     def _finish(self, run: _Run, status: str, error: str | None) -> None:
         run.status, run.error, run.finished = status, error, time.time()
         run.version += 1
+        if run.paused_since is not None:
+            run.paused_total += time.monotonic() - run.paused_since
+        run.paused, run.paused_since, run.wanted = False, None, None
         if status == DONE:
             run.step = run.total_steps or run.step
             run.snapshots, run.latest = [], None  # served from the cache from now on
@@ -812,6 +994,16 @@ class RunManager:
                     if keep:
                         run.snapshots.append(run.latest)
             run.version += 1
+        elif msg[0] == "paused":
+            now = time.monotonic()
+            if msg[2] and not run.paused:
+                run.paused, run.paused_since = True, now
+                if isinstance(run.wanted, tuple):  # the step arrived
+                    run.wanted = "pause"
+            elif not msg[2] and run.paused:
+                run.paused_total += now - (run.paused_since or now)
+                run.paused, run.paused_since = False, None
+            run.version += 1
         elif msg[0] == "finished":
             _, _, status, error = msg
             w.run = None
@@ -836,8 +1028,16 @@ class RunManager:
                 if w in self._workers and not w.alive():
                     self._replace_worker(w, None)
                 continue
-            if w.run is not None:
-                if now - w.started > self.run_timeout:
+            run = w.run
+            if run is not None:
+                paused_for = run.paused_for(now)
+                if run.paused and paused_for > self.pause_limit and not run.pause_spent:
+                    # a paused run must not hold a worker for ever: it plays on to the end
+                    # (into the cache, nothing trained is lost) and cannot be paused again
+                    run.pause_spent, run.wanted = True, "resume"
+                    run.version += 1
+                    self._send_to_worker(run, ("resume",))
+                if now - w.started - paused_for > self.run_timeout:  # paused time is free
                     self._replace_worker(w, f"The run took longer than {self.run_timeout:.0f} s "
                                             "and was stopped.")
                 elif now - w.last_event > self.stall_timeout:
@@ -856,6 +1056,9 @@ class RunManager:
                 run.version += 1
                 try:
                     w.conn.send(("job", run.key, config_to_dict(run.config)))
+                    if run.wanted is not None and run.wanted != "resume":  # asked while queued
+                        w.conn.send(run.wanted if isinstance(run.wanted, tuple) else
+                                    (run.wanted,))
                 except OSError:
                     self._replace_worker(w, None)
 
@@ -881,7 +1084,7 @@ class RunManager:
                 self._finish(run, FAILED, live.get("error"))
                 continue
             if live.get("status") == RUNNING:
-                run.status = RUNNING
+                run.status, run.paused = RUNNING, bool(live.get("paused"))
                 run.step, run.total_steps = live.get("step", 0), live.get("total_steps", 0)
                 run.epoch, run.metrics = live.get("epoch", 0.0), live.get("metrics", {})
                 run.history = live.get("history", [])
@@ -892,7 +1095,7 @@ class RunManager:
             except Exception:
                 continue
             lock.release()
-            run.elsewhere = False
+            run.elsewhere, run.paused = False, False
             self._claim(run)
 
     def _publish_live(self) -> None:
@@ -905,7 +1108,8 @@ class RunManager:
             if run is not None:
                 self.cache.write_live(run.key, {
                     "status": RUNNING, "step": run.step, "total_steps": run.total_steps,
-                    "epoch": run.epoch, "metrics": run.metrics, "history": run.history})
+                    "epoch": run.epoch, "metrics": run.metrics, "history": run.history,
+                    "paused": run.paused})
 
 
 # --- the command line's path through the cache ------------------------------------------------
