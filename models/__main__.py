@@ -8,13 +8,16 @@
     python -m models cache list | size | clear
     python -m models pretrained check | build   # the runs shipped in assets/pretrained
 
-Bad arguments print one line and exit with code 2; a failed run exits with code 1.
+Bad arguments print one line and exit with code 2; a failed run (the loss became NaN or
+infinite) prints one line and exits with code 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import time
 from dataclasses import fields, replace
@@ -27,6 +30,34 @@ from .priors import PRIORS, PriorConfig, PriorMismatch
 from .train import CONFIGS, ConfigError, Diverged, GANConfig, generate, validate
 
 
+MAX_THREADS = 256
+MAX_SAMPLES = 1_000_000
+MAX_SEED = 2**31 - 1
+# Steps of `train gan` when --steps is not given, where the config's default is too short:
+# the grid of 25 Gaussians needs about twice the ring's 5,000 steps to cover >= 23 of its 25
+# modes with >= 70 % high-quality samples (benchmarks/gan_modes.py).
+GAN_DEFAULT_STEPS = {"grid25": 10_000}
+# which prior options apply to which prior
+PRIOR_OPTION_USERS = {"components": "mixture", "spread": "mixture",
+                      "component_scale": "mixture", "df": "student_t"}
+
+DONE_HELP = """\
+The last line (with --json, the JSON object with "event": "done") carries the wall seconds
+and the final held-out metrics:
+  ae   test_recon      squared reconstruction error per example (summed over dimensions)
+       pca_test_recon  the same for PCA with as many components as the latent dimension
+  vae  test_neg_elbo   negative ELBO in nats per example (positive; lower is better)
+       test_recon      its reconstruction term, -E_q log p(x|z), in nats
+       test_kl         its KL term, KL(q(z|x) || p(z)), in nats
+       test_iwae       importance-weighted estimate of log p(x) with iwae_k samples: a log
+                       likelihood, so negative for images, higher is better; -test_iwae is
+                       at most test_neg_elbo up to sampling noise
+  gan  modes_covered, modes_total, hq_fraction   on ring8 and grid25 only: modes with at
+                       least one high-quality sample, and the fraction of 2,500 samples
+                       within 3 std of their nearest mode
+"""
+
+
 class UsageError(Exception):
     pass
 
@@ -34,6 +65,33 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit code 2, no usage dump
         raise UsageError(message)
+
+
+def _int_in(lo: int, hi: int):
+    """An argparse type: an integer in [lo, hi], else a one-line error."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo:,} and {hi:,}, not {v:,}")
+        return v
+    parse.__name__ = "integer"
+    return parse
+
+
+def _finite_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return v
+
+
+_finite_float.__name__ = "number"
 
 
 # (flag, config field, type, help): one table for every model option.
@@ -60,20 +118,22 @@ MODEL_OPTIONS = [
 PRIOR_OPTIONS = [
     ("--prior", "name", str, "prior name (see `python -m models priors`)"),
     ("--prior-components", "components", int, "mixture prior: number of components"),
-    ("--prior-spread", "spread", float, "mixture prior: distance of the means from 0"),
+    ("--prior-spread", "spread", float, "mixture prior: distance of the means from 0 (>= 0)"),
     ("--prior-scale", "component_scale", float, "mixture prior: std of each component"),
     ("--prior-df", "df", float, "Student-t prior: degrees of freedom"),
 ]
+THREADS_HELP = f"torch threads, 1 to {MAX_THREADS} (default 2)"
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", choices=sorted(CONFIGS), help="model kind")
     for flag, dest, typ, help_ in MODEL_OPTIONS + PRIOR_OPTIONS:
         p.add_argument(flag, dest=f"opt_{dest}" if (flag, dest, typ, help_) in MODEL_OPTIONS
-                       else f"prior_{dest}", type=typ, default=None, help=help_)
+                       else f"prior_{dest}", type=_finite_float if typ is float else typ,
+                       default=None, help=help_)
     p.add_argument("--linear", action="store_true", default=None,
                    help="linear autoencoder (no nonlinearity; compare with PCA)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--threads", type=_int_in(1, MAX_THREADS), default=2, help=THREADS_HELP)
 
 
 def config_from_args(args) -> object:
@@ -98,10 +158,47 @@ def config_from_args(args) -> object:
     if prior_values:
         if args.kind == "ae":
             raise UsageError("an autoencoder has no prior; --prior applies to vae and gan")
-        values["prior"] = replace(PriorConfig(), **prior_values)
+        prior = replace(PriorConfig(), **prior_values)
+        for flag, dest, _, _ in PRIOR_OPTIONS:
+            user = PRIOR_OPTION_USERS.get(dest)
+            if dest in prior_values and user is not None and prior.name != user:
+                raise UsageError(f"{flag} applies only to --prior {user}, not to the "
+                                 f"{prior.name} prior")
+        if prior.spread < 0:
+            raise UsageError("--prior-spread must be 0 or more")
+        values["prior"] = prior
+    if cls is GANConfig and "steps" not in values:
+        values["steps"] = GAN_DEFAULT_STEPS.get(values.get("dataset", GANConfig.dataset),
+                                                GANConfig.steps)
     config = cls(**values)
     validate(config)
     return config
+
+
+def _cache():
+    """The run cache, or a one-line error when its directory cannot be created."""
+    from .runs import RunCache, default_cache_dir
+    try:
+        return RunCache()
+    except OSError as e:
+        raise UsageError(f"cannot use the run cache at {default_cache_dir()}: "
+                         f"{e.strerror or e} (set LATENT_LAB_CACHE to a writable directory)")
+
+
+def _output_path(out: str) -> str:
+    """The file `np.save` will write (it adds .npy), checked before any training."""
+    path = out if out.endswith(".npy") else out + ".npy"
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(out) or os.path.isdir(path):
+        raise UsageError(f"--out {out} is a directory; give a file name ending in .npy")
+    if not os.path.exists(parent):
+        raise UsageError(f"--out: the directory {parent} does not exist")
+    if not os.path.isdir(parent):
+        raise UsageError(f"--out: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK) or (
+            os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise UsageError(f"--out: cannot write {path} (permission denied)")
+    return path
 
 
 def _emit(args, record: dict) -> None:
@@ -112,9 +209,10 @@ def _emit(args, record: dict) -> None:
 def cmd_train(args) -> int:
     from .runs import train_through_cache
     config = config_from_args(args)
+    cache = _cache()
     start = time.perf_counter()
     last_print = 0.0
-    for ev in train_through_cache(config, threads=args.threads):
+    for ev in train_through_cache(config, threads=args.threads, cache=cache):
         if ev["event"] == "done":
             ev["seconds"] = round(time.perf_counter() - start, 3)
             _emit(args, ev)
@@ -139,15 +237,17 @@ def _fmt(v) -> str:
 def cmd_sample(args) -> int:
     from .runs import load_or_train
     config = config_from_args(args)
-    if args.n < 1 or args.n > 1_000_000:
-        raise UsageError("--n must be between 1 and 1,000,000")
-    result = load_or_train(config, threads=args.threads)
+    out = _output_path(args.out)  # before training: a bad path should not cost a run
+    result = load_or_train(config, threads=args.threads, cache=_cache())
     torch.manual_seed(args.sample_seed)
     x = generate(result.model, config, args.n)
-    np.save(args.out, x)
-    print(json.dumps({"event": "done", "out": args.out, "shape": list(x.shape),
+    try:
+        np.save(out, x)
+    except OSError as e:
+        raise UsageError(f"--out: cannot write {out}: {e.strerror or e}")
+    print(json.dumps({"event": "done", "out": out, "shape": list(x.shape),
                       "cached": result.cached}) if args.json
-          else f"wrote {x.shape} samples to {args.out}")
+          else f"wrote {x.shape} samples to {out}")
     return 0
 
 
@@ -197,15 +297,16 @@ def cmd_prewarm(args) -> int:
     progress bar and an estimate of the time left."""
     from .pretrained import install
     from .presets import default_runs
-    from .runs import RunCache, train_through_cache
-    install(RunCache())  # shipped runs first: they need no training
+    from .runs import train_through_cache
+    cache = _cache()
+    install(cache)  # shipped runs first: they need no training
     configs = _lecture_configs(args.lecture) if args.lecture else default_runs()
     start = time.perf_counter()
     failed = 0
     for i, config in enumerate(configs):
         label = f"{config.kind} {config.dataset}"
         try:
-            for ev in train_through_cache(config, threads=args.threads):
+            for ev in train_through_cache(config, threads=args.threads, cache=cache):
                 frac = 1.0 if ev["event"] == "done" else ev["step"] / max(1, ev["total_steps"])
                 elapsed = time.perf_counter() - start
                 overall = (i + frac) / len(configs)
@@ -250,8 +351,7 @@ def cmd_pretrained(args) -> int:
 
 
 def cmd_cache(args) -> int:
-    from .runs import RunCache
-    cache = RunCache()
+    cache = _cache()
     if args.action == "list":
         entries = cache.entries()
         for e in entries:
@@ -272,25 +372,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m models", description="Latent Lab models: train, sample, "
                      "list data sets and priors, manage the run cache.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    p = sub.add_parser("train", help="train a model (through the run cache)")
+    p = sub.add_parser("train", help="train a model (through the run cache)", epilog=DONE_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_model_args(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("sample", help="write samples from a model's generative path")
     _add_model_args(p)
-    p.add_argument("--n", type=int, required=True, help="number of samples")
+    p.add_argument("--n", type=_int_in(1, MAX_SAMPLES), required=True,
+                   help=f"number of samples, 1 to {MAX_SAMPLES:,}")
     p.add_argument("--out", required=True, help="output .npy file")
-    p.add_argument("--sample-seed", type=int, default=0, help="seed for the samples")
+    p.add_argument("--sample-seed", type=_int_in(0, MAX_SEED), default=0,
+                   help="seed for the samples")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_sample)
     p = sub.add_parser("prewarm", help="train every page's default configuration (or the "
                        "runs a lecture needs)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--threads", type=_int_in(1, MAX_THREADS), default=2, help=THREADS_HELP)
     p.add_argument("--lecture", help="a lecture file: train the runs its views need")
     p.set_defaults(func=cmd_prewarm)
     p = sub.add_parser("pretrained", help="check or rebuild the shipped pretrained runs")
     p.add_argument("action", choices=["check", "build"])
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--threads", type=_int_in(1, MAX_THREADS), default=2, help=THREADS_HELP)
     p.set_defaults(func=cmd_pretrained)
     p = sub.add_parser("cache", help="inspect or clear the run cache")
     p.add_argument("action", choices=["list", "size", "clear"])
@@ -310,6 +413,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Diverged as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # the disk, not the arguments: e.g. full while writing the cache
+        print(f"error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""),
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
