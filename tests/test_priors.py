@@ -71,3 +71,30 @@ def test_bad_prior_settings_raise_readable_errors():
         make_prior(PriorConfig("mixture", components=0), 2)
     with pytest.raises(PriorMismatch, match="latent dimension"):
         make_prior("gaussian", 0)
+
+
+@pytest.mark.parametrize("name", ["gaussian", "laplace"])
+def test_monte_carlo_kl_agrees_with_the_exact_kl_where_both_exist(name, monkeypatch):
+    """kl_to_prior's Monte-Carlo branch (log q(z) - log p(z) at z ~ q), forced by hiding
+    torch's closed form, averages to the closed form for the priors that have one."""
+    torch.manual_seed(0)
+    prior = make_prior(name, 3)
+    loc = torch.tensor([[0.5, -1.0, 0.0], [2.0, 0.3, -0.7]])
+    scale = torch.tensor([[0.7, 1.3, 0.2], [0.4, 1.0, 2.5]])
+    q = TD.Independent(TD.Normal(loc, scale), 1)
+    exact = kl_to_prior(q, prior)  # closed form: torch has it for both
+    torch.testing.assert_close(exact, TD.kl_divergence(q, prior.dist))
+
+    def no_closed_form(p, q):
+        raise NotImplementedError
+
+    monkeypatch.setattr(TD, "kl_divergence", no_closed_form)
+    assert not has_analytic_kl(prior)  # the patch took: what follows is the Monte-Carlo branch
+    one = kl_to_prior(q, prior)  # a single draw per example
+    assert one.shape == (2,) and not torch.allclose(one, exact)
+    s = 200_000
+    z = q.sample((s,))  # (S, 2, 3)
+    estimates = kl_to_prior(q, prior, z)  # (S, 2)
+    stderr = estimates.std(0) / math.sqrt(s)
+    assert ((estimates.mean(0) - exact).abs() < 5 * stderr).all()
+    assert (stderr < 0.01).all()  # and the check is tight
