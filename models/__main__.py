@@ -46,11 +46,12 @@ The last line (with --json, the JSON object with "event": "done") carries the wa
 and the final held-out metrics:
   ae   test_recon      squared reconstruction error per example (summed over dimensions)
        pca_test_recon  the same for PCA with as many components as the latent dimension
-  vae  test_neg_elbo   negative ELBO in nats per example (positive; lower is better)
+  vae  test_neg_elbo   negative ELBO in nats per example: lower is better (positive for
+                       images; on 2-D points p(x) is a density and it can be negative)
        test_recon      its reconstruction term, -E_q log p(x|z), in nats
-       test_kl         its KL term, KL(q(z|x) || p(z)), in nats
-       test_iwae       importance-weighted estimate of log p(x) with iwae_k samples: a log
-                       likelihood, so negative for images, higher is better; -test_iwae is
+       test_kl         its KL term, KL(q(z|x) || p(z)), in nats (>= 0)
+       test_iwae       importance-weighted estimate of log p(x) itself with iwae_k samples,
+                       not negated: higher is better, negative for images; -test_iwae is
                        at most test_neg_elbo up to sampling noise
   gan  modes_covered, modes_total, hq_fraction   on ring8 and grid25 only: modes with at
                        least one high-quality sample, and the fraction of 2,500 samples
@@ -100,7 +101,7 @@ MODEL_OPTIONS = [
     ("--latent-dim", "latent_dim", int, "latent dimension (noise dimension for a GAN)"),
     ("--hidden", "hidden", int, "hidden width (autoencoder, VAE)"),
     ("--epochs", "epochs", int, "training epochs (autoencoder, VAE)"),
-    ("--steps", "steps", int, "generator steps (GAN)"),
+    ("--steps", "steps", int, "generator steps (GAN; default 5,000, on grid25 10,000)"),
     ("--lr", "lr", float, "learning rate (autoencoder, VAE)"),
     ("--g-lr", "g_lr", float, "generator learning rate (GAN)"),
     ("--d-lr", "d_lr", float, "discriminator learning rate (GAN)"),
