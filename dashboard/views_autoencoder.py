@@ -28,7 +28,9 @@ from . import charts, panels, state
 from .nav import existing_pages
 from .state import Param
 
-PCA_MAX = 64  # components fitted once per data set; PCA at k <= 64 is a slice of them
+PCA_MAX = 64  # the largest k the page offers; PCA at k <= 64 is a slice of one fit
+PCA_FIT = PCA_MAX + 1  # components fitted once per data set: one beyond the largest k, so the
+# page can name the variance of the direction after PCA's last one at every k
 SHOWN_IMAGES = SNAPSHOT_IMAGES  # test images reconstructed in every snapshot
 RANDOM_IMAGES = 16
 RANDOM_POINTS = 500
@@ -58,8 +60,9 @@ def data_of(config) -> datasets.DataSet:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def pca_basis(dataset: str) -> PCA:
-    """PCA of the training set with up to 64 components (by decreasing variance)."""
-    return fit_pca(datasets.load(dataset).x_train, PCA_MAX)
+    """PCA of the training set with up to PCA_FIT components (by decreasing variance; fewer
+    when the data have fewer dimensions)."""
+    return fit_pca(datasets.load(dataset).x_train, PCA_FIT)
 
 
 def pca_at(dataset: str, k: int) -> PCA:
@@ -428,14 +431,7 @@ def linear_vs_pca(config: AEConfig) -> None:
          + (", ".join(f"{a:.1f}°" for a in angles) if angles is not None else "—") + "."),
     ])
     if angles is not None and angles.max() > 10:
-        var = pca_basis(config.dataset).explained_variance
-        st.caption(
-            f"The errors agree within {abs(gap):.1f} % although the subspaces still differ by "
-            f"{angles.max():.0f}° in one direction. PCA's component {k} has variance "
-            f"{var[k - 1]:.2f} and the next one {var[k]:.2f}: turning between two directions of "
-            "nearly equal variance barely changes the error, so gradient descent settles that "
-            "last direction slowly. Baldi & Hornik's result is about the optimum; training "
-            "gets there in error long before it gets there in angle.")
+        st.caption(angle_note(angles, gap, pca_basis(config.dataset).explained_variance, k))
     show_error_chart(view.result.history, pca, k, title, log_y=True)
     if data.is_image:
         x = data.x_test[shown_indices(data)]
@@ -443,10 +439,37 @@ def linear_vs_pca(config: AEConfig) -> None:
         strip(f"**PCA**, k = {k}", f"pca-{config.dataset}-{k}", p.decode(p.encode(x)).numpy())
         strip("**Linear AE**", f"final-{view.result.key}",
               _final_reconstructions(view.result.key, config.dataset, view.result.model))
-    st.caption(f"This linear autoencoder trains for {lin.epochs} epochs with learning rate "
-               f"{lin.lr:g}, longer and gentler than the page's defaults: on digits that "
-               "brought it within 2 % of PCA's error at every k we measured from 1 to 64 "
-               "(the worst, 1.5 %, at k = 2).")
+    st.caption(training_note(lin, k, gap))
+
+
+def angle_note(angles: np.ndarray, gap: float | None, var, k: int) -> str:
+    """Why the errors can agree while the subspaces still differ by a large angle. var holds
+    PCA's variances by decreasing size; the one after component k is named when it was
+    fitted (at the largest k, or for data with only k dimensions, it may not be)."""
+    var = np.asarray(var, dtype=float)
+    agree = (f"The errors agree within {abs(gap):.1f} % although" if gap is not None
+             else "The errors agree although")
+    if k < len(var):
+        variances = (f"PCA's component {k} has variance {var[k - 1]:.2f} and the next one "
+                     f"{var[k]:.2f}: turning between two directions of nearly equal variance "
+                     "barely changes the error, ")
+    else:
+        variances = (f"PCA's component {k} has variance {var[k - 1]:.2f}: turning a direction "
+                     "towards another of nearly equal variance barely changes the error, ")
+    return (f"{agree} the subspaces still differ by {angles.max():.1f}° in one direction. "
+            + variances + "so gradient descent settles that last direction slowly. Baldi & "
+            "Hornik's result is about the optimum; training gets there in error long before "
+            "it gets there in angle.")
+
+
+def training_note(lin: AEConfig, k: int, gap: float | None) -> str:
+    """How the linear autoencoder was trained and how close it came, measured at this k."""
+    where = (f"At k = {k} it ended {gap:+.2f} % from PCA's held-out error. "
+             if gap is not None else "")
+    return (f"This linear autoencoder trains for {lin.epochs} epochs with learning rate "
+            f"{lin.lr:g}, longer and gentler than the page's defaults. " + where
+            + "Nothing but training time separates it from PCA: with fewer epochs or a larger "
+            "learning rate the gap grows, most at large k, where more directions must settle.")
 
 
 # --- the sweep over latent sizes ----------------------------------------------------------------

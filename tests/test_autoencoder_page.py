@@ -73,6 +73,38 @@ def test_the_page_presets_hold_the_sweep_and_the_linear_comparisons():
     assert all(linear_match(AEConfig(latent_dim=k)) in defaults for k in (2, 5, 10))
 
 
+def test_the_pca_basis_reaches_one_component_beyond_the_largest_k():
+    from dashboard.views_autoencoder import PCA_MAX, pca_at, pca_basis
+    var = pca_basis("digits").explained_variance
+    assert len(var) == PCA_MAX + 1 and bool((var[:-1] >= var[1:]).all())
+    assert pca_at("digits", PCA_MAX).components.shape == (PCA_MAX, 784)
+    assert len(pca_basis("moons").explained_variance) == 2  # no more than the data's dims
+
+
+@pytest.mark.parametrize("k", [1, 10, 64])
+def test_the_angle_note_at_every_k_including_the_largest(k):
+    """The linear AE at k = 64 ended 12.5° from PCA's subspace: the note must name PCA's
+    component k and the next one without running off the fitted variances."""
+    from dashboard.views_autoencoder import angle_note, pca_basis
+    var = pca_basis("digits").explained_variance
+    note = angle_note(np.array([0.4, 3.0, 12.5]), 2.18, var, k)
+    assert f"PCA's component {k} has variance {float(var[k - 1]):.2f}" in note
+    assert f"the next one {float(var[k]):.2f}" in note
+    assert "within 2.2 %" in note and "differ by 12.5°" in note
+    short = angle_note(np.array([12.5]), None, var[:k], k)  # no variance fitted beyond k
+    assert "next one" not in short and f"component {k} has variance" in short
+
+
+def test_the_linear_caption_states_the_gap_measured_at_this_k():
+    from dashboard.views_autoencoder import training_note
+    lin = linear_match(AEConfig(latent_dim=64))
+    note = training_note(lin, 64, 2.18)
+    assert "At k = 64 it ended +2.18 % from PCA's held-out error." in note
+    assert f"{lin.epochs} epochs with learning rate {lin.lr:g}" in note
+    assert "every k" not in note and "within 2 %" not in note  # no claim beyond the measure
+    assert "it ended" not in training_note(lin, 1, None)
+
+
 def test_the_linear_comparison_config_is_within_2_percent_of_pca_on_digits():
     """The page's linear autoencoder at k = 2 (the slowest k to converge of 1..64)."""
     m = run_to_end(linear_match(AEConfig(latent_dim=2)), threads=1).metrics
