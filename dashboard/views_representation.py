@@ -27,7 +27,7 @@ from . import charts, panels, state
 from .state import Param
 
 PAGE = "latent-representation"
-N_SLIDERS = 8  # sliders for the first dimensions only when the code is longer
+N_SHOWN = 8  # sliders shown in front; a longer code's other dimensions in an expander
 N_NEIGHBOURS = 8
 LATENT_OPTIONS = (2, 4, 8, 16, 32)
 MODEL_LABELS = {"ae": "autoencoder", "vae": "VAE"}
@@ -56,7 +56,7 @@ class Picked:
     """The image the page works on."""
 
     x: np.ndarray  # (784,) float32 in [0, 1]
-    ident: str  # names the image: "digits:12" or "upload:<sha1>"
+    ident: str  # names the image: "digits:12" or "upload:<data set>:<sha1>"
     caption: str
     label: int | None = None  # its class, when it comes from the data set
     prepared: Prepared | None = None  # an upload's conversion
@@ -75,7 +75,8 @@ def forget_hidden(keys) -> None:
             raw.pop(key, None)
 
 
-HIDDEN_KEYS = ("index", "draw", "cls", "nth", "model", *(f"z{j}" for j in range(1, 9)))
+HIDDEN_KEYS = ("index", "draw", "cls", "nth", "model",
+               *(f"z{j}" for j in range(1, max(LATENT_OPTIONS) + 1)))
 
 
 # --- models -----------------------------------------------------------------------------------
@@ -122,11 +123,11 @@ def _nice_step(span: float) -> float:
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def slider_specs(key: str, kind: str, dataset: str, _model) -> list[tuple[float, float, float]]:
-    """(lo, hi, step) for each of the first N_SLIDERS dimensions: the training codes' central
-    99 % widened by 30 % on each side, on a round step."""
+    """(lo, hi, step) for every dimension of the code: the training codes' central 99 %
+    widened by 30 % on each side, on a round step."""
     codes = train_codes(key, kind, dataset, _model)
     out = []
-    for j in range(min(N_SLIDERS, codes.shape[1])):
+    for j in range(codes.shape[1]):
         a, b = np.quantile(codes[:, j], [0.005, 0.995])
         span = b - a
         lo, hi = a - 0.3 * span, b + 0.3 * span
@@ -152,6 +153,8 @@ def describe(data: datasets.DataSet, i: int) -> str:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def convert_upload(data: bytes, centre: bool) -> tuple[Prepared | None, str | None]:
+    """The upload in the data set's format (centred by mass for digits, kept in place for
+    sprites), or the message saying why it cannot be used."""
     try:
         return prepare_upload(data, centre), None
     except ImageProblem as e:
@@ -187,6 +190,13 @@ def pick_image(data: datasets.DataSet) -> Picked | None:
                   int(data.labels_test[i]))
 
 
+def upload_ident(dataset: str, raw: bytes) -> str:
+    """Names an upload as converted for one data set: digits and sprites convert the same file
+    differently (centred by mass, or kept in place), so every cache keyed on the image (its
+    picture, its codes, its neighbours) must tell the two apart."""
+    return f"upload:{dataset}:{hashlib.sha1(raw).hexdigest()[:12]}"
+
+
 def _next_draw() -> None:
     st.session_state[DRAW.key] = (int(st.session_state.get(DRAW.key, 0)) + 1) % (DRAW.hi + 1)
 
@@ -206,9 +216,8 @@ def _upload(data: datasets.DataSet) -> Picked | None:
     if problem:
         st.error(f"**{file.name}** cannot be used. {problem}", icon=":material/error:")
         return None
-    digest = hashlib.sha1(raw).hexdigest()[:12]
     w, h = prepared.size
-    return Picked(prepared.image.reshape(-1), f"upload:{digest}",
+    return Picked(prepared.image.reshape(-1), upload_ident(data.name, raw),
                   f"your upload ({prepared.format}, {w} × {h} pixels)", None, prepared)
 
 
@@ -343,18 +352,22 @@ def _reset(params: list[Param]) -> None:
 
 
 def edit_code(result, kind: str, picked: Picked) -> None:
-    """Sliders for the first dimensions of the code, and the decoding of the edited code."""
+    """A slider for every dimension of the code (the first N_SHOWN in front, the others in
+    an expander), and the decoding of the edited code."""
     r = read(result, kind, picked)
     code = r.loc
     k = len(code)
     specs = slider_specs(result.key, kind, result.config.dataset, result.model)
     params = slider_params(specs, code)
     sync_sliders(params, picked.ident, result.key)
+    front, rest = params[:N_SHOWN], params[N_SHOWN:]
     left, right = st.columns([3, 2], gap="large")
     with left:
-        cols = st.columns(2)
-        half = -(-len(params) // 2)
-        values = [state.widget(p, cols[j // half]) for j, p in enumerate(params)]
+        values = _slider_grid(front)
+        if rest:
+            with st.expander(f"The other {len(rest)} dimensions, {charts.zname(N_SHOWN)} to "
+                             f"{charts.zname(k - 1)}"):
+                values += _slider_grid(rest, ncols=4)
         st.button("Back to the image's code", on_click=_reset, args=(params,), key="z_reset")
     edited = code.copy()
     edited[:len(values)] = values
@@ -367,15 +380,21 @@ def edit_code(result, kind: str, picked: Picked) -> None:
                    for j in range(len(values)) if abs(edited[j] - code[j]) > 1e-9]
         st.caption(("Changed: " + ", ".join(changed)) if changed else
                    "Move a slider: the picture on the left is decoded from the code as edited.")
-        if k > N_SLIDERS:
-            st.caption(f"Sliders for the first {N_SLIDERS} of {k} dimensions; the other "
-                       f"{k - N_SLIDERS} keep the image's values.")
     code_chart(code, None, AE_COLOR if kind == "ae" else VAE_COLOR, key="code_edit",
                edited=edited, h=140)
     st.caption("Bars: the edited code. Black ticks: the image's own code."
                + (" For a VAE a code far outside ± 3 lies where the prior p(z) puts almost "
                   "no mass, and the decoder has rarely been asked about it."
                   if kind == "vae" else ""))
+
+
+def _slider_grid(params: list[Param], ncols: int = 2) -> list[float]:
+    """Sliders in ncols columns, filled column by column; their values in order."""
+    if not params:
+        return []
+    cols = st.columns(ncols)
+    per = -(-len(params) // ncols)
+    return [state.widget(p, cols[j // per]) for j, p in enumerate(params)]
 
 
 def compression(data: datasets.DataSet, k: int, errors: dict[str, float]) -> None:

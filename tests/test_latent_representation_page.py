@@ -179,10 +179,77 @@ def test_bad_and_odd_uploads_give_a_message_not_an_exception(name):
         assert not captions
 
 
-def test_an_uploaded_digit_is_encoded_like_a_data_set_image(tiny_models):
+def test_an_uploaded_digit_is_encoded_like_a_data_set_image(tiny_models, monkeypatch):
+    """What reaches the encoders is in the data set's own format: 784 float32 numbers in
+    [0, 1], white on black, centred like MNIST, and close to the held-out digit the upload
+    was drawn from."""
+    fed = []
+    encode = views.encode
+
+    def spy(model, kind, x):
+        fed.append((kind, x.detach().clone()))
+        return encode(model, kind, x)
+    monkeypatch.setattr(views, "encode", spy)
     at = open_page(PAGE, {"pick": "Upload"})
     at.file_uploader(key="upload").set_value(("mine.png", _png(_drawn_digit()), "image/png"))
     at.run()
     _train_both(at)
     assert any("inverted" in i.value for i in at.info)  # dark on light -> white on black
     assert any("Classes:" in c.value for c in at.caption)  # neighbours of an unlabelled image
+    singles = [(kind, x) for kind, x in fed if x.shape[0] == 1]
+    assert {kind for kind, _ in singles} == {"ae", "vae"}  # both models read the upload
+    reference = datasets.load("digits").x_test
+    original = reference[120]
+    for kind, x in singles:
+        assert x.shape == (1, 784) and x.dtype == reference.dtype
+        assert float(x.min()) >= 0 and float(x.max()) == pytest.approx(1.0, abs=1e-6)
+        image = x[0].numpy().reshape(28, 28)
+        assert image[:2].max() == 0 and image[:, :2].max() == 0  # a black border, as MNIST
+        ys, xs = np.indices(image.shape)
+        com = ((ys * image).sum() / image.sum(), (xs * image).sum() / image.sum())
+        assert abs(com[0] - 14) < 1 and abs(com[1] - 14) < 1  # centred by mass, as MNIST
+        assert np.corrcoef(image.ravel(), original.numpy())[0, 1] > 0.9, kind
+
+
+def _off_centre_digit() -> bytes:
+    x = datasets.load("digits").x_test[120].numpy().reshape(28, 28)
+    canvas = np.full((200, 200), 255, np.uint8)
+    small = Image.fromarray(((1 - x) * 255).astype(np.uint8)).resize((84, 84), Image.BICUBIC)
+    canvas[10:94, 10:94] = np.asarray(small)  # top left: digits centre it, sprites do not
+    return _png(Image.fromarray(canvas))
+
+
+def test_an_upload_is_converted_again_for_another_data_set():
+    """Digits centre an upload by mass, sprites keep its position: switching the data set
+    shows (and encodes) the other conversion, not the cached one."""
+    raw = _off_centre_digit()
+    assert views.upload_ident("digits", raw) != views.upload_ident("sprites", raw)
+    at = open_page(PAGE, {"pick": "Upload"})
+    at.file_uploader(key="upload").set_value(("corner.png", raw, "image/png")).run()
+
+    def seen():
+        return next(el.proto.imgs[0].url for el in at.get("image")
+                    if el.proto.imgs[0].caption == "What the models see: 28 × 28")
+    digits = seen()
+    widget(at, "data").set_value("sprites").run()
+    assert not errors(at)
+    sprites = seen()
+    assert sprites != digits
+    widget(at, "data").set_value("digits").run()
+    assert seen() == digits  # the same picture again for the same conversion
+
+
+def test_a_long_code_has_a_slider_for_every_dimension(tiny_models):
+    at = open_page(PAGE, {"latent": "16"})
+    _train_both(at)
+    keys = [s.key for s in at.slider if s.key.startswith("z")]
+    assert keys == [f"z{j}" for j in range(1, 17)]
+    more = [e for e in at.expander if "other 8 dimensions" in e.label]
+    assert len(more) == 1 and more[0].label.endswith("z₉ to z₁₆")
+    assert [s.key for s in more[0].slider] == [f"z{j}" for j in range(9, 17)]
+    before = _image_ids(at)
+    z12 = widget(at, "z12")
+    z12.set_value(z12.max if z12.value < (z12.min + z12.max) / 2 else z12.min).run()
+    assert not errors(at)
+    assert sum(a != b for a, b in zip(before, _image_ids(at))) == 1  # the edited decoding
+    assert any(c.value.startswith("Changed: z₁₂") for c in at.caption)
