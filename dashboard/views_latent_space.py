@@ -636,13 +636,25 @@ def show_map(config, result: RunResult, view: MapView) -> None:
         if manifold:
             st.markdown("**The decoded manifold**")
             _png(manifold["png"])
-            (a, b), (lo, hi) = manifold["x"], manifold["y"]
-            where = (f"the prior N(0, 1)'s {100 * MANIFOLD_TAIL:.0f} % to "
-                     f"{100 - 100 * MANIFOLD_TAIL:.0f} % quantiles in each dimension"
-                     if manifold["prior"] else "the 1 % to 99 % range of the codes")
-            st.caption(f"Decodings of a {MANIFOLD_SIDE} × {MANIFOLD_SIDE} grid of codes: z₁ "
-                       f"from {a:.2f} (left) to {b:.2f} (right), z₂ from {lo:.2f} (bottom) to "
-                       f"{hi:.2f} (top), spaced evenly in probability at {where}.")
+            st.caption(manifold_caption(manifold))
+
+
+def manifold_caption(manifold: dict) -> str:
+    """What the decoded grid spans and how its codes are spaced: evenly in probability over
+    the standard Gaussian prior's quantiles (ls.prior_axis), or evenly in value between the
+    codes' 1 % and 99 % quantiles (ls.code_axis: an autoencoder, or a VAE whose prior has no
+    simple quantiles)."""
+    (a, b), (lo, hi) = manifold["x"], manifold["y"]
+    if manifold["prior"]:
+        spacing = (f"spaced evenly in probability between the prior N(0, 1)'s "
+                   f"{100 * MANIFOLD_TAIL:.0f} % and {100 - 100 * MANIFOLD_TAIL:.0f} % "
+                   "quantiles in each dimension (so denser near 0, where the prior is)")
+    else:
+        spacing = ("spaced evenly in value between the 1 % and 99 % quantiles of the codes "
+                   "in each dimension")
+    return (f"Decodings of a {MANIFOLD_SIDE} × {MANIFOLD_SIDE} grid of codes: z₁ from {a:.2f} "
+            f"(left) to {b:.2f} (right), z₂ from {lo:.2f} (bottom) to {hi:.2f} (top), "
+            f"{spacing}.")
 
 
 def _on_pick(chart_key: str) -> None:

@@ -44,6 +44,31 @@ def _charts(at):
     return at.get("vega_lite_chart")
 
 
+def _selections(spec) -> list[dict]:
+    """Every selection parameter (a param with "select") anywhere in a Vega-Lite spec."""
+    found = []
+    if isinstance(spec, dict):
+        found += [p for p in spec.get("params", []) if "select" in p]
+        for v in spec.values():
+            if isinstance(v, (dict, list)):
+                found += _selections(v)
+    elif isinstance(spec, list):
+        for v in spec:
+            found += _selections(v)
+    return found
+
+
+def test_the_manifold_caption_names_the_spacing_of_each_kind_of_grid():
+    prior = {"x": (-1.64, 1.64), "y": (-1.64, 1.64), "prior": True}
+    codes = {"x": (-3.0, 5.0), "y": (0.5, 2.25), "prior": False}
+    text = v.manifold_caption(prior)
+    assert "spaced evenly in probability" in text and "N(0, 1)'s 5 % and 95 %" in text
+    text = v.manifold_caption(codes)
+    assert "in probability" not in text and "prior" not in text
+    assert "spaced evenly in value between the 1 % and 99 % quantiles of the codes" in text
+    assert "z₁ from -3.00 (left) to 5.00 (right), z₂ from 0.50 (bottom) to 2.25 (top)" in text
+
+
 def test_defaults_show_train_buttons_and_the_view_controls():
     at = open_page(PAGE)
     assert not errors(at)
@@ -76,13 +101,16 @@ def test_a_tiny_vae_explored_end_to_end():
     assert not errors(at)
     text = _texts(at)
     assert "Input #183" in text and "Its code: z = (" in text and "q(z|x)" in text
-    assert "prior N(0, 1)'s 5 % to 95 % quantiles" in text  # the manifold says what it spans
+    # the manifold says what it spans, and that it is spaced in probability
+    assert "spaced evenly in probability between the prior N(0, 1)'s 5 % and 95 %" in text
     assert "Decoded at t = 0.50" in text
     assert len(at.image) >= 5  # input/decoding, manifold, strip, two decodings at t, traversal
     maps = [c for c in _charts(at) if "latent_map" in (c.proto.id or "")]
     assert len(maps) == 1, "the latent map is a selectable chart"
-    spec = maps[0].proto.spec
-    assert '"pick"' in spec and '"point"' in spec  # a point selection named "pick"
+    pick = _selections(json.loads(maps[0].proto.spec))
+    assert len(pick) == 1, pick  # one selection, named "pick", on a layer of points
+    select = pick[0]["select"]
+    assert select["type"] == "point" and select["fields"] == ["i"] and select["on"] == "click"
 
     # the selection path: the control a click sets
     widget(at, "point").set_value(42).run()
@@ -141,7 +169,12 @@ def test_a_tiny_autoencoder_has_no_prior_to_measure():
     assert not [i for i in at.info if "could not be used" in i.value]
     text = _texts(at)
     assert "no prior" in text  # log p(z) along the path is undefined, and the page says so
-    assert "the 1 % to 99 % range of the codes" in text
+    # an autoencoder's manifold grid is spaced by value between the codes' quantiles, and
+    # the caption says so (not "in probability": it has no prior)
+    manifold = [c.value for c in at.caption if c.value.startswith("Decodings of a 15 × 15")]
+    assert len(manifold) == 1
+    assert "spaced evenly in value between the 1 % and 99 % quantiles of the codes" in \
+        manifold[0] and "in probability" not in manifold[0]
     assert "Its code: z = (" in text and "q(z|x) has standard deviations" not in text
 
 

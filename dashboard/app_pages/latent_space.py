@@ -21,8 +21,10 @@ panels.explain(
     f"Each dot is one of {v.N_POINTS} held-out inputs, placed at its code: the autoencoder's "
     "z = encoder(x), or the mean of the VAE's q(z|x). Inputs of the same kind gather; the "
     "space between them still decodes to something, and the decoded manifold shows what. "
-    "For a VAE, the grid is laid out evenly in probability under the prior, so each cell "
-    "covers the same prior mass (Kingma & Welling 2014, figure 4).")
+    "For a VAE with the standard Gaussian prior, the grid is laid out evenly in probability "
+    "under the prior, so each cell covers the same prior mass (Kingma & Welling 2014, figure "
+    "4); for an autoencoder (no prior) or another prior it is laid out evenly in value "
+    "across the codes' 1 % to 99 % quantiles.")
 view = v.map_controls(config)
 if ready:
     v.show_map(config, run.result, view)
