@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from models import datasets
+from models import datasets, latent
 from models.gan import LOSSES
 from models.priors import PRIORS, PriorConfig, PriorMismatch, make_prior
 from models.train import OPTIMIZERS, AEConfig, GANConfig, VAEConfig
@@ -82,7 +82,8 @@ def prior_params(default: PriorConfig, allowed: list[str] | None = None) -> list
 def prior_control(default: PriorConfig, latent_dim: int, where=None,
                   allowed: list[str] | None = None, vae: bool = False) -> PriorConfig:
     """Prior choice with its parameters, its one-line description and a small plot of its
-    density along z₁. With vae=True a prior that cannot work is explained, not hidden."""
+    density along z₁: the marginal p(z₁) of the prior at latent_dim dimensions. With vae=True
+    a prior that cannot work is explained, not hidden."""
     where = where or st
     p_name, p_k, p_spread, p_df = prior_params(default, allowed)
     name = state.widget(p_name, where, radio=False)
@@ -98,10 +99,10 @@ def prior_control(default: PriorConfig, latent_dim: int, where=None,
     if vae and PRIORS[name].bounded:
         where.warning(_prior_problem(config, latent_dim))
     if where is st:  # the module is not a container: draw where the caller is
-        charts.show(prior_density_chart(config))
+        charts.show(prior_density_chart(config, latent_dim))
     else:
         with where:
-            charts.show(prior_density_chart(config))
+            charts.show(prior_density_chart(config, latent_dim))
     return config
 
 
@@ -118,18 +119,34 @@ def prior_problem_for_vae(config: PriorConfig, latent_dim: int) -> str | None:
     return _prior_problem(config, latent_dim)
 
 
+Z_SPAN = 4.5  # the plot of p(z₁) spans at least [-4.5, 4.5]
+CURVE_POINTS = 181
+
+
+def prior_z1_density(config: PriorConfig, latent_dim: int, z: torch.Tensor) -> torch.Tensor:
+    """The exact marginal density p(z₁) at z (n,) of the prior over latent_dim dimensions.
+
+    The mixture prior places its component means on a line in one dimension but on a circle
+    in (z₁, z₂) from two dimensions up (models.priors.mixture_means), so its z₁ marginal
+    depends on the dimension: it is the mixture, with the same weights, of each component's
+    own 1-D marginal (models.latent.prior_mixture). The factorised priors give the same
+    p(z₁) at every dimension. Zero outside a bounded prior's support."""
+    prior = make_prior(config, max(1, latent_dim))
+    z1 = latent.prior_mixture(prior).marginal((0,))
+    return z1.log_prob(z.double().reshape(-1, 1)).exp()
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
-def _prior_curve(config: PriorConfig) -> tuple[np.ndarray, np.ndarray]:
-    z = torch.linspace(-4.5, 4.5, 181)
-    prior = make_prior(config, 1)
-    inside = prior.dist.support.check(z.unsqueeze(1)).reshape(-1)  # a bounded prior: 0 outside
-    p = torch.zeros_like(z)
-    p[inside] = prior.log_prob(z[inside].unsqueeze(1)).exp()
-    return z.numpy(), p.numpy()
+def _prior_curve(config: PriorConfig, latent_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    h = Z_SPAN
+    if config.name == "mixture":  # the outermost component, to 3 of its standard deviations
+        h = max(h, config.spread + 3 * config.component_scale)
+    z = torch.linspace(-h, h, CURVE_POINTS, dtype=torch.float64)
+    return z.numpy(), prior_z1_density(config, latent_dim, z).numpy()
 
 
-def prior_density_chart(config: PriorConfig):
-    z, p = _prior_curve(config)
+def prior_density_chart(config: PriorConfig, latent_dim: int = 1):
+    z, p = _prior_curve(config, latent_dim)
     return charts.density(z, p, x_title="z₁", y_title="p(z₁)", h=90)
 
 
