@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
+from PIL import Image
 
 from models import datasets, latent
 from models.priors import PRIORS, PriorConfig, make_prior
-from models.train import IWAE_K_EVAL, AEConfig, VAEConfig, generate, snapshot_indices
+from models.train import IWAE_K_EVAL, AEConfig, VAEConfig, snapshot_indices
 from models.vae import active_units
 
 from . import charts, panels, state
@@ -29,6 +30,7 @@ CLIP_QUANTILE = 0.995  # the brightest 0.5 % of cells saturate the colour scale
 POSTERIOR_SAMPLES_IMAGES, POSTERIOR_SAMPLES_POINTS = 16, 300
 SPREAD_TOP = 0.5  # colour scale of the per-pixel std of decodings (a pixel is in [0, 1])
 COMPARE_SEED = 0
+KL_SEED = 0
 ELLIPSE_POINTS = 36
 MAX_TWO_STD = 12  # more inputs than this: only the 1-std ellipses (fewer marks)
 SHOWN_POINTS = 500  # data points drawn under decodings
@@ -363,12 +365,15 @@ def reconstructions_and_samples(config: VAEConfig, snapshot: dict, key: str) -> 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def kl_report(key: str, dataset: str, _model) -> dict:
     """KL(q(z_j|x) || p(z_j)) per dimension j, averaged over the held-out data (None for the
-    mixture prior, whose dimensions do not separate), and the variance over the data of each
-    dimension's posterior mean (Burda et al.'s activity)."""
+    mixture prior beyond one dimension: its dimensions do not separate), and the variance
+    over the data of each dimension's posterior mean (Burda et al.'s activity). Monte Carlo
+    where torch has no closed-form KL, from a generator of its own: reseeding torch's global
+    generator would reset it for every session of the server."""
     x = datasets.load(dataset).x_test
-    torch.manual_seed(0)  # Monte Carlo where torch has no closed-form KL
     with torch.no_grad():
-        kl = _model.kl_per_dim(x)
+        q = _model.approx_posterior(x)  # q(z|x)
+        kl = latent.kl_per_dim(q.mean, q.stddev, _model.prior_,
+                               generator=torch.Generator().manual_seed(KL_SEED))
         var = active_units(_model, x)
     return {"kl": None if kl is None else kl.double().numpy(), "var": var.double().numpy()}
 
@@ -404,13 +409,20 @@ def kl_section(config: VAEConfig, result) -> dict:
                    "dimension with KL ≈ 0 has q(z_j|x) = p(z_j) for every input: it carries "
                    "no information about x. Raise β and watch more of them collapse.")
     else:
-        st.caption(f"The mixture prior couples the dimensions (its components sit on a circle "
-                   f"in z₁, z₂), so the KL does not split into one term per dimension. Shown "
-                   f"instead: how much each dimension's mean code varies across inputs. "
-                   f"{n_active} of {d} dimensions are active (variance above "
-                   f"{ACTIVE_THRESHOLD}; Burda et al. 2016); a collapsed one gives every input "
-                   "the same code.")
+        st.caption(mixture_kl_note(d, n_active))
     return rep
+
+
+def mixture_kl_note(d: int, n_active: int) -> str:
+    """Why a mixture prior's KL has no bar per dimension (only called for d >= 2: with one
+    dimension the whole KL is z₁'s, and kl_report gives it)."""
+    where = ("on a circle in the (z₁, z₂) plane" if d == 2 else
+             f"on a circle in the (z₁, z₂) plane of the {d} dimensions")
+    return (f"The mixture prior couples the dimensions (its component means sit {where}), so "
+            "the KL does not split into one term per dimension. Shown instead: how much each "
+            f"dimension's mean code varies across inputs. {n_active} of {d} dimensions are "
+            f"active (variance above {ACTIVE_THRESHOLD}; Burda et al. 2016); a collapsed one "
+            "gives every input the same code.")
 
 
 # --- the autoencoder beside the VAE -----------------------------------------------------------
@@ -418,14 +430,17 @@ def kl_section(config: VAEConfig, result) -> dict:
 @st.cache_resource(max_entries=16, show_spinner=False)
 def random_decodings(vae_key: str, ae_key: str, n: int, _vae, _ae, _ae_config) -> dict:
     """Random codes through both decoders: the VAE's from its prior; the autoencoder's from
-    N(0, I) and from a Gaussian fitted to its training codes (train.generate)."""
-    torch.manual_seed(COMPARE_SEED)
+    N(0, I) and from a Gaussian fitted to its training codes. Drawn from generators of their
+    own (seeding torch's global one would reset it for the whole server)."""
+    from .views_autoencoder import random_codes
+    gen = torch.Generator().manual_seed(COMPARE_SEED)
     with torch.no_grad():
-        vae_x = _vae.decode_mean(_vae.prior_.sample(n))
-        ae_std = _ae.decode(torch.randn(n, _ae.latent_dim))
-    torch.manual_seed(COMPARE_SEED)
-    ae_fit = generate(_ae, _ae_config, n)
-    out = {"vae": vae_x.numpy(), "ae_std": ae_std.numpy(), "ae_fit": ae_fit}
+        z_vae = latent.prior_mixture(_vae.prior_).sample(n, gen).float()  # z ~ p(z)
+        vae_x = _vae.decode_mean(z_vae)
+        codes = _ae.encode(datasets.load(_ae_config.dataset).x_train)  # (N, k)
+        z_std, z_fit = random_codes(codes, n, COMPARE_SEED)
+        ae_std, ae_fit = _ae.decode(z_std), _ae.decode(z_fit)
+    out = {"vae": vae_x.numpy(), "ae_std": ae_std.numpy(), "ae_fit": ae_fit.numpy()}
     if _vae.image:
         out = {k: v.reshape(n, 28, 28) for k, v in out.items()}
     return out
@@ -481,6 +496,20 @@ def _field_png(values: np.ndarray, lo: float, hi: float, cmap=charts.VIRIDIS) ->
     return charts.png_bytes(charts.heatmap_png(values, lo, hi, upscale=2, cmap=cmap))
 
 
+PRIOR_LEVELS = (0.5, 0.9)  # the prior's regions outlined over q(z) in the comparison grid
+PRIOR_LINE_COLOURS = ((255, 255, 255), (255, 120, 200))  # white, pink: legible on viridis
+
+
+def _field_with_prior_png(q: np.ndarray, top: float, p_mass: torch.Tensor) -> bytes:
+    """q(z) as a viridis field with the outlines of the prior's highest-density regions
+    holding PRIOR_LEVELS of its mass on the grid drawn over it: one picture for p and q."""
+    rgb = charts.colormap(q, 0.0, top)  # row 0 = the lowest z₂
+    for mask, colour in zip(latent.mass_regions(p_mass, PRIOR_LEVELS), PRIOR_LINE_COLOURS):
+        rgb[latent.region_edges(mask).numpy()] = colour
+    img = Image.fromarray(rgb[::-1].copy())  # row 0 = the top of the plot
+    return charts.png_bytes(img.resize((img.width * 2, img.height * 2), Image.NEAREST))
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
 def density_maps(key: str, prior: PriorConfig, latent_dim: int, dataset: str,
                  dims: tuple[int, ...], _model, cells: int = GRID_CELLS) -> dict:
@@ -508,7 +537,8 @@ def density_maps(key: str, prior: PriorConfig, latent_dim: int, dataset: str,
         out.update(top=top, span=span, png_p=_field_png(p, 0.0, top),
                    png_q=_field_png(q, 0.0, top), png_diff=_field_png(diff, -span, span,
                                                                      charts.DIVERGING),
-                   png_q_grey=_field_png(q, 0.0, top, GREYS))
+                   png_q_grey=_field_png(q, 0.0, top, GREYS),
+                   png_q_p=_field_with_prior_png(q, top, p_mass))
     return out
 
 
@@ -902,14 +932,24 @@ def variants_grid(config: VAEConfig, dims: tuple[int, ...]) -> None:
                         st.caption(_status(h))
                         continue
                     if len(dims) == 2:
-                        show_cached((maps["key"], dims, "variant"), lambda: fixed(field_chart(
-                            maps["png_q"], maps["lo"], maps["hi"], title, dims), 190))
+                        show_cached((maps["key"], dims, "variant+p"), lambda: fixed(
+                            field_chart(maps["png_q_p"], maps["lo"], maps["hi"], title, dims),
+                            190))
                     else:
                         show_cached((maps["key"], dims, "variant"),
                                     lambda: densities_1d(maps).properties(title=title))
                     st.caption(f"prior mass in holes {100 * maps['holes']:.0f} % · "
                                f"KL(q(z) ‖ p(z)) ≥ {maps['kl']:.2f} nats · "
                                f"{MINUS}ELBO {maps['neg_elbo']:.1f}")
+        if len(dims) == 2 and any(m is not None for _, _, m in rows):
+            st.caption("Colours: each run's aggregate posterior q(z). Lines: its prior p(z), "
+                       f"the smallest regions holding {100 * PRIOR_LEVELS[0]:.0f} % (white) and "
+                       f"{100 * PRIOR_LEVELS[1]:.0f} % (pink) of the prior's mass. Where a line "
+                       "encloses dark cells the prior expects codes that no input produces: "
+                       "the holes. Larger β pulls q(z) onto the prior; the mixture prior asks "
+                       "for clusters.")
+        elif any(m is not None for _, _, m in rows):
+            st.caption("Each run's prior p(z) beside its aggregate posterior q(z).")
         if active:
             st.caption(f"{active} comparison run{'s are' if active > 1 else ' is'} training; "
                        "the grid fills in as they finish.")

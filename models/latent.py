@@ -119,16 +119,32 @@ class DiagonalMixture:
         return my.T @ (self.weights.unsqueeze(1) * mx)  # (ny, nx)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n draws, (n, dim): a component by weight, then each coordinate from it."""
+        """n draws, (n, dim): a component by weight, then each coordinate from it. All the
+        randomness comes from `generator` (torch's global one when None), so a page can
+        draw reproducibly without reseeding the process-wide generator."""
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        cols = []
-        for m in self.marginals:
-            if isinstance(m, D.Normal):  # reproducible with the generator
-                eps = torch.randn(n, generator=generator, dtype=torch.float64)
-                cols.append(m.loc.expand(m.batch_shape)[k] + m.scale.expand(m.batch_shape)[k] * eps)
-            else:
-                cols.append(_select(m, k).sample())
-        return torch.stack(cols, -1)
+        return torch.stack([_draw(_select(m, k), generator) for m in self.marginals], -1)
+
+
+def _draw(dist: D.Distribution, generator: torch.Generator | None) -> torch.Tensor:
+    """One draw from each entry of an elementwise distribution (batch (n,)), float64, all the
+    randomness from `generator`: loc + scale * eps for a Gaussian, the inverse CDF of a
+    uniform for distributions that have one (Laplace, uniform), and for Student-t
+    loc + scale * Z / sqrt(V / df) with V ~ chi-square(df) (its definition) drawn by a numpy
+    generator seeded from `generator`."""
+    n = dist.batch_shape[0]
+    if isinstance(dist, D.Normal):
+        return dist.loc + dist.scale * torch.randn(n, generator=generator, dtype=torch.float64)
+    if isinstance(dist, D.StudentT):
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        v = torch.as_tensor(np.random.default_rng(seed).chisquare(dist.df.numpy()))
+        eps = torch.randn(n, generator=generator, dtype=torch.float64)
+        return dist.loc + dist.scale * eps / torch.sqrt(v / dist.df)
+    u = torch.rand(n, generator=generator, dtype=torch.float64).clamp(1e-12, 1 - 1e-12)
+    try:
+        return dist.icdf(u)
+    except NotImplementedError:
+        raise TypeError(f"no generator-driven sampler for {type(dist).__name__}") from None
 
 
 def posterior_mixture(loc: torch.Tensor, scale: torch.Tensor,
@@ -177,6 +193,37 @@ def average_kl(loc: torch.Tensor, scale: torch.Tensor, prior: DiagonalMixture,
     return float((q.log_prob(z) - prior.log_prob(z)).mean())
 
 
+def kl_per_dim(loc: torch.Tensor, scale: torch.Tensor, prior: Prior, samples: int = 16,
+               generator: torch.Generator | None = None) -> torch.Tensor | None:
+    """KL(q(z_j|x) || p(z_j)) of each latent dimension j, averaged over the inputs, for
+    q(z|x) = N(loc, diag(scale^2)) with (N, d) loc and scale: (d,) float64.
+
+    The KL splits over dimensions when the prior is a product of 1-D distributions (Gaussian,
+    Laplace, Student-t): closed form where torch has one, else the Monte-Carlo estimate
+    log q(z_j) - log p(z_j) at `samples` draws z ~ q per input (Kingma & Welling 2014, eq. 6),
+    the draws from `generator` (pass one: the global generator is shared by the whole
+    server). A mixture prior couples its dimensions, so beyond one dimension there is no
+    per-dimension KL: None. With one dimension the whole KL is that dimension's."""
+    loc, scale = loc.double(), scale.double()
+    dist = prior.dist
+    q = D.Normal(loc, scale, validate_args=False)  # (N, d) elementwise
+    if isinstance(dist, D.Independent):
+        p = _double(dist.base_dist)
+        try:
+            return D.kl_divergence(q, p).mean(0)
+        except NotImplementedError:
+            pass
+        eps = torch.randn((samples, *loc.shape), generator=generator, dtype=torch.float64)
+        z = loc + scale * eps  # (S, N, d)
+        return (q.log_prob(z) - p.log_prob(z)).mean((0, 1))
+    if prior.dim != 1:
+        return None
+    eps = torch.randn((samples, *loc.shape), generator=generator, dtype=torch.float64)
+    z = loc + scale * eps  # (S, N, 1)
+    log_p = prior_mixture(prior).log_prob(z)  # (S, N)
+    return (q.log_prob(z)[..., 0] - log_p).mean().reshape(1)
+
+
 # --- the grid and what to read off it ----------------------------------------------------------
 
 def grid_edges(lo: float, hi: float, cells: int) -> torch.Tensor:
@@ -200,6 +247,30 @@ def grid_kl(q_mass: torch.Tensor, p_mass: torch.Tensor) -> float:
     if bool((p[keep] <= 0).any()):
         return math.inf
     return float((q[keep] * (q[keep].log() - p[keep].log())).sum())
+
+
+def mass_regions(mass: torch.Tensor, levels=(0.5, 0.9)) -> list[torch.Tensor]:
+    """The highest-density regions of a grid of cell masses: for each level, the boolean
+    mask of the fewest cells (the densest first) that together hold that share of the
+    mass on the grid. Cells of equal size, so the densest cells are the heaviest."""
+    flat = mass.flatten().double()
+    order = torch.argsort(flat, descending=True)
+    cum = torch.cumsum(flat[order], 0) / flat.sum().clamp_min(1e-300)
+    out = []
+    for level in levels:
+        n = int(torch.searchsorted(cum, torch.tensor(float(level), dtype=torch.float64))) + 1
+        keep = torch.zeros_like(flat, dtype=torch.bool)
+        keep[order[:min(n, len(flat))]] = True
+        out.append(keep.reshape(mass.shape))
+    return out
+
+
+def region_edges(inside: torch.Tensor) -> torch.Tensor:
+    """The cells of a 2-D region that touch a cell outside it (or the grid's border): a
+    one-cell outline, to draw a region over a picture."""
+    padded = torch.nn.functional.pad(inside[None, None].float(), (1, 1, 1, 1))[0, 0] > 0
+    interior = (padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
+    return inside & ~interior
 
 
 def hole_mass(p_mass: torch.Tensor, q_mass: torch.Tensor, ratio: float = HOLE_RATIO) -> float:
@@ -265,5 +336,6 @@ def sample_diagonal(loc: torch.Tensor, scale: torch.Tensor, n: int, seed: int = 
 
 
 __all__ = ["DiagonalMixture", "posterior_mixture", "prior_mixture", "interval_mass", "average_kl",
+           "kl_per_dim", "mass_regions", "region_edges",
            "grid_edges", "centres", "grid_kl", "hole_mass", "bounds", "ellipse",
            "ellipse_axes", "diagonal_ellipses", "mass_within", "sample_diagonal"]

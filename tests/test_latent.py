@@ -239,3 +239,114 @@ def test_average_kl_for_the_mixture_prior_matches_a_direct_estimate(codes):
     z = q.sample((4000,))
     direct = float((q.log_prob(z) - prior.log_prob(z)).mean())
     assert latent.average_kl(loc, scale, pm, samples=4000) == pytest.approx(direct, abs=0.03)
+
+
+# --- per-dimension KL and sampling from local generators -----------------------------------
+
+def _vae(prior_config: PriorConfig, d: int):
+    from models.vae import VAE
+    torch.manual_seed(0)
+    return VAE(data_dim=6, latent_dim=d, prior=make_prior(prior_config, d), hidden=16,
+               image=False)
+
+
+@pytest.mark.parametrize("name", ["gaussian", "laplace"])
+def test_kl_per_dim_in_closed_form_equals_the_models_own(name):
+    model = _vae(PriorConfig(name=name), 3)
+    x = torch.randn(300, 6, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        q = model.approx_posterior(x)
+        ref = model.kl_per_dim(x)
+    got = latent.kl_per_dim(q.mean, q.stddev, model.prior_)
+    assert got.shape == (3,)
+    assert torch.allclose(got, ref.double(), rtol=1e-5, atol=1e-6)
+
+
+def test_kl_per_dim_by_monte_carlo_uses_only_its_own_generator():
+    """Student-t has no closed-form KL: a Monte-Carlo estimate, reproducible from the
+    generator, close to a high-precision estimate, and the global generator untouched
+    (seeding it would reset every other session's random numbers)."""
+    prior = make_prior(PriorConfig(name="student_t", df=3.0), 2)
+    g = torch.Generator().manual_seed(5)
+    loc = torch.randn(400, 2, generator=g)
+    scale = 0.2 + torch.rand(400, 2, generator=g)
+    state = torch.get_rng_state()
+    a = latent.kl_per_dim(loc, scale, prior, generator=torch.Generator().manual_seed(0))
+    b = latent.kl_per_dim(loc, scale, prior, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a, b)
+    precise = latent.kl_per_dim(loc, scale, prior, samples=4000,
+                                generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(a, precise, rtol=0.05)
+    # per dimension, the KL of one input is log q - log p under that dimension's marginals
+    q1 = D.Normal(loc[:, 1].double(), scale[:, 1].double())
+    z = q1.sample((4000,))
+    direct = (q1.log_prob(z) - D.StudentT(3.0).log_prob(z)).mean()
+    assert float(precise[1]) == pytest.approx(float(direct), rel=0.03)
+
+
+def test_kl_per_dim_of_a_mixture_prior_exists_only_in_one_dimension():
+    g = torch.Generator().manual_seed(2)
+    loc, scale = torch.randn(300, 1, generator=g), 0.1 + torch.rand(300, 1, generator=g)
+    prior = make_prior(PriorConfig(name="mixture", components=4, spread=2.0), 1)
+    kl = latent.kl_per_dim(loc, scale, prior, samples=2000,
+                           generator=torch.Generator().manual_seed(0))
+    q = D.Independent(D.Normal(loc.double(), scale.double()), 1)
+    z = q.sample((2000,))
+    direct = (q.log_prob(z) - prior.log_prob(z.float()).double()).mean()
+    assert kl.shape == (1,) and float(kl[0]) == pytest.approx(float(direct), rel=0.03)
+    loc2, scale2 = torch.randn(10, 2), torch.ones(10, 2)
+    assert latent.kl_per_dim(loc2, scale2, make_prior(PriorConfig(name="mixture"), 2)) is None
+
+
+@pytest.mark.parametrize("config", [PriorConfig(name="laplace"), PriorConfig(name="uniform"),
+                                    PriorConfig(name="student_t", df=4.0),
+                                    PriorConfig(name="mixture", components=3, spread=2.0)])
+def test_prior_samples_come_from_the_generator_and_the_prior(config):
+    prior = make_prior(config, 2)
+    mix = latent.prior_mixture(prior)
+    state = torch.get_rng_state()
+    a = mix.sample(20000, torch.Generator().manual_seed(3))
+    b = mix.sample(20000, torch.Generator().manual_seed(3))
+    assert torch.equal(torch.get_rng_state(), state) and torch.equal(a, b)
+    for j in range(2):  # each coordinate against the prior's exact marginal CDF
+        m = mix.marginal((j,))
+        xs = np.sort(a[:, j].numpy())
+        edges = torch.as_tensor(np.concatenate([[-60.0], xs]))
+        cdf = np.cumsum(m.cell_mass(edges).numpy())
+        ks = np.max(np.abs(cdf - np.arange(1, len(xs) + 1) / len(xs)))
+        assert ks < 1.63 / math.sqrt(len(xs)), (config.name, j, ks)  # KS test at 1 %
+
+
+# --- the prior's highest-density regions, drawn over q(z) ----------------------------------
+
+def test_mass_regions_are_the_smallest_sets_holding_each_level():
+    prior = latent.prior_mixture(make_prior("gaussian", 2))
+    e = latent.grid_edges(-4, 4, 160)
+    mass = prior.cell_mass(e, e)
+    r50, r90 = latent.mass_regions(mass, (0.5, 0.9))
+    total = float(mass.sum())
+    for region, level in ((r50, 0.5), (r90, 0.9)):
+        held = float(mass[region].sum()) / total
+        lightest = float(mass[region].min())
+        assert held >= level and held - lightest / total < level  # none to spare
+    assert bool((r50 <= r90).all())  # nested
+    # N(0, I) in 2-D: the region holding mass m is the disc of radius sqrt(-2 log(1 - m))
+    c = latent.centres(e)
+    radius = torch.sqrt(c[None, :] ** 2 + c[:, None] ** 2)
+    cell = float(e[1] - e[0])
+    for region, level in ((r50, 0.5), (r90, 0.9)):
+        r = math.sqrt(-2 * math.log(1 - level))
+        assert float(radius[region].max()) <= r + cell
+        assert float(radius[~region].min()) >= r - cell
+
+
+def test_region_edges_outline_a_region():
+    inside = torch.zeros(7, 9, dtype=torch.bool)
+    inside[2:5, 3:7] = True
+    edge = latent.region_edges(inside)
+    expected = inside.clone()
+    expected[3, 4:6] = False  # the interior of a 3 x 4 block
+    assert torch.equal(edge, expected)
+    full = torch.ones(3, 3, dtype=torch.bool)
+    assert latent.region_edges(full).sum() == 8  # the grid's border closes the region

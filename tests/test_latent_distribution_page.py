@@ -2,10 +2,16 @@
 through the UI with 1-, 2- and 3-dimensional latents, its controls, and the numbers it shows
 against models.latent applied to the trained model."""
 
+import base64
+import io
+import json
 import time
 
+import numpy as np
+import pyarrow as pa
 import pytest
 import torch
+from PIL import Image
 
 from apptest_util import errors, open_page, seen_params, widget
 from dashboard import views_vae
@@ -46,6 +52,45 @@ def _train(at):
 
 def _metrics(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
+
+
+def _variant_pictures(at) -> dict[str, np.ndarray]:
+    """The comparison grid's maps, title -> the picture (RGB) behind each."""
+    out = {}
+    for c in at.get("vega_lite_chart"):
+        spec = json.loads(c.proto.spec)
+        title = spec.get("title")
+        title = title.get("text") if isinstance(title, dict) else title
+        if not isinstance(title, str) or ", β = " not in title:
+            continue
+        for d in c.proto.datasets:
+            frame = pa.ipc.open_stream(d.data.data).read_all().to_pandas()
+            if "url" in frame:
+                raw = base64.b64decode(frame["url"].iloc[0].split(",", 1)[1])
+                out[title] = np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"))
+    return out
+
+
+def test_the_prior_outlines_drawn_over_q_are_the_priors_own_regions():
+    """The picture behind each map of the comparison grid: q(z) in colour, and the edges of
+    the prior's 50 % and 90 % regions, in their colours, exactly where models.latent puts
+    them."""
+    g = torch.Generator().manual_seed(0)
+    loc, scale = torch.randn(300, 2, generator=g) * 0.7, torch.full((300, 2), 0.3)
+    e = latent.grid_edges(-4, 4, 60)
+    q = (latent.posterior_mixture(loc, scale).cell_mass(e, e) / float(e[1] - e[0]) ** 2)
+    p_mass = latent.prior_mixture(make_prior("mixture", 2)).cell_mass(e, e)
+    raw = views_vae._field_with_prior_png(q.numpy(), float(q.max()), p_mass)
+    rgb = np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"))[::2, ::2][::-1]  # cells
+    assert rgb.shape == (60, 60, 3)
+    regions = latent.mass_regions(p_mass, views_vae.PRIOR_LEVELS)
+    edges = [latent.region_edges(r).numpy() for r in regions]
+    white, pink = views_vae.PRIOR_LINE_COLOURS  # the 90 % outline is drawn last, on top
+    assert np.array_equal((rgb == pink).all(-1), edges[1])
+    assert np.array_equal((rgb == white).all(-1), edges[0] & ~edges[1])
+    assert (edges[0] & ~edges[1]).sum() > 20
+    rest = ~np.any(edges, axis=0)  # elsewhere: the colour of q(z)
+    assert not (rgb[rest] == views_vae.PRIOR_LINE_COLOURS[0]).all(-1).any()
 
 
 def test_defaults_are_two_dimensional_and_untrained_shows_the_train_button():
@@ -97,8 +142,23 @@ def test_train_a_2d_points_vae_and_check_maps_ellipses_and_numbers():
     assert not errors(at)
     assert any("#37" in c.value for c in at.caption)
     assert len(at.get("vega_lite_chart")) == charts_before
-    # the comparison grid offers to train the variants it does not have
-    assert _button(at, "Train 5 comparison runs") is not None
+    # the comparison grid offers to train the variants it does not have; trained, each
+    # shows its q(z) with its prior p(z) outlined on top
+    _button(at, "Train 5 comparison runs").click().run()
+    assert _run_until(at, lambda a: len(_variant_pictures(a)) == 6, timeout=600), \
+        "the comparison runs did not finish"
+    pictures = _variant_pictures(at)
+    assert set(pictures) == {f"{prior}, β = {beta:g}" for beta in views_vae.COMPARE_BETAS
+                             for prior in ("Standard Gaussian", "Mixture of Gaussians")}
+    for title, rgb in pictures.items():  # every map has both outlines of its prior
+        for colour in views_vae.PRIOR_LINE_COLOURS:
+            assert (rgb == colour).all(-1).sum() > 20, (title, colour)
+    mixture = pictures["Mixture of Gaussians, β = 1"]
+    gaussian = pictures["Standard Gaussian, β = 1"]
+    # the mixture's 50 % region is eight islands, the Gaussian's one disc: more outline
+    white = views_vae.PRIOR_LINE_COLOURS[0]
+    assert (mixture == white).all(-1).sum() > 2 * (gaussian == white).all(-1).sum()
+    assert any("Lines: its prior p(z)" in c.value for c in at.caption)
 
 
 def test_one_and_three_dimensional_latents_on_digits():

@@ -1,9 +1,11 @@
 """The VAE page under AppTest: defaults, a uniform prior, tiny runs trained through the UI
 (points and images, Gaussian and mixture priors), the numbers it shows against the model."""
 
+import json
 import re
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -57,6 +59,37 @@ def _config(**kw) -> VAEConfig:
     return VAEConfig(**kw)
 
 
+def _label_domains(chart) -> list[list[str]]:
+    """The category domains (lists of labels) of a drawn chart's colour scales."""
+    out = []
+
+    def walk(o):
+        if isinstance(o, dict):
+            for k, v in o.items():
+                if k == "domain" and isinstance(v, list) and v and isinstance(v[0], str):
+                    out.append(v)
+                walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
+    walk(json.loads(chart.proto.spec))
+    return out
+
+
+def _chart_rows(chart):
+    """The rows of a drawn chart's data sets (Arrow, as Streamlit sends them)."""
+    import pyarrow as pa
+    frames = [pa.ipc.open_stream(d.data.data).read_all().to_pandas()
+              for d in chart.proto.datasets]
+    return frames
+
+
+def _chart_with(at, labels: list[str]):
+    found = [c for c in at.get("vega_lite_chart") if labels in _label_domains(c)]
+    assert len(found) == 1, (labels, [_label_domains(c) for c in at.get("vega_lite_chart")])
+    return found[0]
+
+
 def test_defaults_show_the_train_button_and_the_prior_choices():
     at = open_page(PAGE)
     assert not errors(at)
@@ -103,9 +136,22 @@ def test_train_a_points_vae_through_the_ui_and_check_the_numbers():
         per_dim = result.model.kl_per_dim(x)
     assert total == pytest.approx(float(per_dim.sum()), abs=0.006)
     assert total == pytest.approx(m["test_kl"], abs=0.01)
-    # the charts: -ELBO with the IWAE estimates, and the split into reconstruction and KL
-    specs = [c for c in at.get("vega_lite_chart")]
-    assert len(specs) >= 4
+    # the charts: -ELBO with the IWAE estimates (every few epochs, and the final K = 64),
+    # the split into reconstruction and KL, and the KL per dimension as bars
+    elbo = _chart_with(at, ["training −ELBO", "held-out −ELBO", "IWAE −log p(x), K=16",
+                            "IWAE −log p(x), K=64"])
+    rows = _chart_rows(elbo)
+    final = [r for r in rows if "metric" in r and (r["metric"] == "IWAE −log p(x), K=64").any()]
+    assert final and float(final[0]["nats"].iloc[0]) == pytest.approx(-m["test_iwae"])
+    held = next(r for r in rows if "metric" in r and len(r) > 1)
+    held = held[held["metric"] == "held-out −ELBO"]
+    last = [h["test_neg_elbo"] for h in result.history if h.get("test_neg_elbo") is not None]
+    assert np.allclose(held.sort_values("epoch")["nats"], last, atol=1e-4)  # the run's curve
+    _chart_with(at, ["reconstruction · training", "reconstruction · held-out",
+                     "KL · training", "KL · held-out"])
+    bars = _chart_rows(_chart_with(at, ["active", "collapsed"]))[0]
+    assert list(bars["dimension"]) == ["z₁", "z₂"]
+    assert np.allclose(bars["value"], per_dim.double().numpy(), atol=1e-4)
     # replay: the timeline moves the reconstructions back to the untrained model
     t = widget(at, "t")
     t.set_value(0).run()
@@ -136,3 +182,69 @@ def test_train_an_image_vae_with_the_mixture_prior_shows_active_units_instead():
         var = result.model.approx_posterior(datasets.load("digits").x_test).mean.var(0)
     n_active = int((var > views_vae.ACTIVE_THRESHOLD).sum())
     assert f"{n_active} of 3 dimensions are active" in text
+
+
+def test_a_one_dimensional_mixture_prior_has_its_kl_bar_and_no_circle():
+    """In one dimension the mixture's means lie on a line, and the whole KL is z₁'s: the page
+    shows that one bar and says nothing of a circle in (z₁, z₂)."""
+    query = {**TINY_POINTS, "latent": "1", "prior": "Mixture of Gaussians"}
+    at = open_page(PAGE, query)
+    _train(at)
+    text = " ".join(c.value for c in at.caption)
+    assert "circle" not in text and "z₂" not in text
+    caption = next(c.value for c in at.caption if "add up to the KL term" in c.value)
+    total = float(re.search(r"KL term: ([-\d.]+) nats", caption).group(1))
+    config = _config(dataset="moons", latent_dim=1, epochs=2, lr=0.01,
+                     prior=PriorConfig(name="mixture"))
+    m = RunCache().load(run_key(config)).metrics
+    assert total == pytest.approx(m["test_kl"], abs=0.05)  # Monte Carlo on both sides
+    bars = _chart_rows(_chart_with(at, ["active", "collapsed"]))[0]
+    assert list(bars["dimension"]) == ["z₁"]
+
+
+@pytest.mark.parametrize("d", [2, 5])
+def test_the_mixture_note_places_the_circle_where_the_prior_does(d):
+    note = views_vae.mixture_kl_note(d, 1)
+    assert "(z₁, z₂) plane" in note and f"1 of {d} dimensions are active" in note
+    assert (f"of the {d} dimensions" in note) == (d > 2)
+
+
+def _small_vae(prior: PriorConfig, d: int, image: bool = False):
+    from models.priors import make_prior
+    from models.vae import VAE
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return VAE(data_dim=2, latent_dim=d, prior=make_prior(prior, d), hidden=16,
+                   image=image)
+
+
+def test_the_kl_report_leaves_the_servers_random_numbers_alone():
+    """The Student-t KL is a Monte-Carlo estimate: drawn from a generator of its own, so the
+    report repeats and torch's global generator (every session's) is not reseeded."""
+    model = _small_vae(PriorConfig(name="student_t"), 3)
+    torch.manual_seed(1234)
+    expected_next = torch.rand(5)
+    torch.manual_seed(1234)
+    rep = views_vae.kl_report.__wrapped__("k-t", "moons", model)
+    assert torch.equal(torch.rand(5), expected_next)  # the global stream went on untouched
+    again = views_vae.kl_report.__wrapped__("k-t", "moons", model)
+    assert np.array_equal(rep["kl"], again["kl"]) and rep["kl"].shape == (3,)
+    with torch.no_grad():
+        ref = model.kl_per_dim(datasets.load("moons").x_test, samples=2000).double().numpy()
+    assert np.allclose(rep["kl"], ref, rtol=0.1, atol=0.01)
+
+
+def test_random_decodings_leave_the_servers_random_numbers_alone():
+    from models.autoencoder import Autoencoder
+    vae = _small_vae(PriorConfig(name="laplace"), 2)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        ae = Autoencoder(data_dim=2, latent_dim=2, hidden=16)
+    ae_config = views_vae.ae_twin(_config(dataset="moons", latent_dim=2))
+    torch.manual_seed(99)
+    expected_next = torch.rand(5)
+    torch.manual_seed(99)
+    a = views_vae.random_decodings.__wrapped__("v", "a", 50, vae, ae, ae_config)
+    assert torch.equal(torch.rand(5), expected_next)
+    b = views_vae.random_decodings.__wrapped__("v", "a", 50, vae, ae, ae_config)
+    assert all(np.array_equal(a[k], b[k]) and a[k].shape == (50, 2) for k in a)

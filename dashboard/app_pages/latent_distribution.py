@@ -55,6 +55,7 @@ else:
                     "break into islands, with holes between them; large β spreads every "
                     "q(z|x) over the prior, so q(z) fills it but the codes say little about "
                     "their input. A mixture prior brings holes of its own between components. "
-                    "Each map below is q(z) of one run, on its own axes and colour scale; move "
-                    "β or the prior in the sidebar to study any of them in full.")
+                    "Each map below is one run: its q(z) in colour, on its own axes and colour "
+                    "scale, and its prior p(z) as outlines on top; move β or the prior in "
+                    "the sidebar to study any of them in full.")
         views.variants_grid(config, dims)
