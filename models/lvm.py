@@ -51,6 +51,11 @@ STEP_TOL = 1e-10  # ELBO fit: stop when an accepted step gains less than this (n
 HESS_FLOOR = 1e-3  # ELBO fit: smallest Hessian eigenvalue allowed (in u units)
 MAX_STEP = 2.0  # ELBO fit: largest move per step, in scales (loc) and in log scale
 MIN_SCALE_CELLS = 0.25  # ELBO fit: q's scale stays above a quarter of a grid cell
+MAX_STARTS = 4  # ELBO fit without init: one start per posterior mode, the highest this many
+MODE_HEIGHT = 1e-3  # ELBO fit: a local maximum lower than this times the highest is no start
+MODE_SEPARATION = 3  # ELBO fit: starts lie more than this many cells apart (along some axis)
+TIE_TOL = 1e-4  # ELBO fit: ELBOs closer than this (nats; the page prints 4 decimals) tie, and
+#                 the fit whose loc is largest (z1, then z2) wins: the same choice every time
 MAX_COMPONENTS = 8
 BLOCK = 1 << 16  # evidence: (x, z) pairs per block, to stay in cache
 EXP_FLOOR = -100.0  # exp(a) for a < -100 is taken as e^-100 ~ 4e-44, which adds < 1e-39 to any
@@ -541,25 +546,54 @@ def closed_form_posterior(c: LVMConfig, x0: float) -> D.Distribution:
 
 # --- approximate inference: a Gaussian q(z|x0) by maximising the ELBO ------------------------
 
-def _laplace_init(grid: Grid, keep: np.ndarray, log_p: np.ndarray):
-    """Start for the ELBO fit: loc at the posterior's mode on the grid, scale from the curvature
-    of log p(z|x0) along each axis there (a Laplace approximation, Bishop section 4.4), or the
-    posterior's standard deviation where the curvature is not negative."""
-    full = np.full(len(keep), -np.inf)
-    full[keep] = log_p
-    full = full.reshape(grid.shape)
-    i = np.unravel_index(np.argmax(full), grid.shape)
+def _laplace_starts(grid: Grid, full: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Starts for the ELBO fit, one per mode of the posterior (``_modes``; full: log p(z|x0)'s
+    cell masses on the grid's shape, -inf outside the prior's support): loc at the mode's cell,
+    scale from the curvature of log p(z|x0) along each axis there (a Laplace approximation,
+    Bishop section 4.4), capped by the posterior's standard deviation, which stands in where
+    the curvature is not negative."""
     p = np.exp(full)  # (grid.shape)
-    loc, scale = np.empty(len(i)), np.empty(len(i))
-    for d, axis in enumerate(grid.axes):
-        marginal = p.sum(tuple(k for k in range(len(i)) if k != d))  # (n_d,)
-        std = np.sqrt((marginal * (axis - (marginal * axis).sum()) ** 2).sum())
-        line = full[i[:d] + (slice(None),) + i[d + 1:]]  # log p along axis d through the mode
-        j = i[d]
-        curv = (line[j + 1] - 2 * line[j] + line[j - 1]) if 0 < j < len(axis) - 1 else np.nan
-        loc[d] = axis[j]
-        scale[d] = min(std, grid.steps[d] / math.sqrt(-curv)) if -np.inf < curv < 0 else std
-    return loc, scale
+    d = full.ndim
+    std = []
+    for k, axis in enumerate(grid.axes):
+        marginal = p.sum(tuple(m for m in range(d) if m != k))  # (n_k,)
+        std.append(np.sqrt((marginal * (axis - (marginal * axis).sum()) ** 2).sum()))
+    starts = []
+    for i in _modes(full):
+        loc, scale = np.empty(d), np.empty(d)
+        for k, axis in enumerate(grid.axes):
+            line = full[i[:k] + (slice(None),) + i[k + 1:]]  # log p along axis k through i
+            j = i[k]
+            curv = (line[j + 1] - 2 * line[j] + line[j - 1]) if 0 < j < len(axis) - 1 \
+                else np.nan
+            loc[k] = axis[j]
+            scale[k] = min(std[k], grid.steps[k] / math.sqrt(-curv)) if -np.inf < curv < 0 \
+                else std[k]
+        starts.append((loc, scale))
+    return starts
+
+
+def _modes(full: np.ndarray, n: int = MAX_STARTS) -> list[tuple[int, ...]]:
+    """The cells of the highest local maxima of a log density on a grid (at most n, each at
+    least MODE_HEIGHT times the highest, more than MODE_SEPARATION cells from a higher one along
+    some axis), highest first; the global maximum is always the first."""
+    padded = np.pad(full, 1, constant_values=-np.inf)
+    is_max = np.isfinite(full)
+    for shift in np.ndindex(*(3,) * full.ndim):  # every neighbour, diagonals included
+        if all(k == 1 for k in shift):
+            continue
+        is_max &= full >= padded[tuple(slice(k, k + m) for k, m in zip(shift, full.shape))]
+    top = float(np.max(full))
+    cand = np.flatnonzero(is_max & (full >= top + math.log(MODE_HEIGHT)))
+    cand = cand[np.lexsort((cand, -full.ravel()[cand]))]  # highest first, then grid order
+    picked: list[tuple[int, ...]] = [np.unravel_index(int(np.argmax(full)), full.shape)]
+    for c in cand:
+        i = np.unravel_index(int(c), full.shape)
+        if len(picked) >= n:
+            break
+        if all(max(abs(a - b) for a, b in zip(i, j)) > MODE_SEPARATION for j in picked):
+            picked.append(i)
+    return [tuple(int(k) for k in i) for i in picked]
 
 
 @dataclass(frozen=True)
@@ -596,17 +630,21 @@ def fit_q(config: LVMConfig, x0: float, grid: Grid | None = None,
     capped, then halved until the KL does not grow, so the ELBO never decreases. loc stays
     inside the grid and scale between a quarter cell and the grid's width.
 
-    Starts from ``init`` (a previous QFit or (loc, scale): warm start for a slider) or else from
-    a Laplace approximation at the posterior's mode on the grid. KL(q || p) is
-    mode-seeking: with well separated modes q settles on one.
+    KL(q || p) is mode-seeking: with well separated modes q settles on one, and which one
+    depends on where the optimiser starts. Without ``init`` the fit is deterministic: it starts
+    from a Laplace approximation at each of the posterior's highest modes on the grid
+    (``MAX_STARTS``) and keeps the highest ELBO (ties within ``TIE_TOL`` go to the largest loc),
+    so the same settings always give the same q, whatever came before. With ``init`` (a QFit
+    or (loc, scale)) it runs one local fit from there.
     """
     model = make_lvm(config)
     grid = grid or model.grid
     x0 = _check_x0(x0)
     z = grid.points  # (N, d)
     log_lik, log_pz = model.log_likelihood(x0, z), model.log_prior(z)  # (N,), (N,)
-    keep = np.isfinite(log_pz)  # the prior's support on the grid
-    z, log_lik, log_pz = z[keep], log_lik[keep], log_pz[keep]
+    keep = np.isfinite(log_pz)  # the prior's support on the grid: a box (every prior here
+    box = _support_box(grid, keep)  # is a product over dimensions or positive everywhere)
+    log_lik, log_pz = log_lik[keep], log_pz[keep]  # (N',) in C order of the box
     log_cell = math.log(grid.cell)
     top = log_lik.max()  # shift first: for a far x0, log p(x0|z) ~ -1e16 would swamp log p(z)
     log_t = (log_lik - top) + log_pz + log_cell  # log p(x0, z_i) + log cell - top
@@ -614,38 +652,104 @@ def fit_q(config: LVMConfig, x0: float, grid: Grid | None = None,
     log_ev = float(top + log_norm)  # log p(x0)
     log_p = log_t - log_norm  # log of p(z|x0)'s mass in cell i, (N',)
     d = config.latent_dim
-    low = np.array([a[0] for a in grid.axes]) - grid.steps / 2  # (d,)
-    high = np.array([a[-1] for a in grid.axes]) + grid.steps / 2
-    min_scale, max_scale = MIN_SCALE_CELLS * grid.steps, high - low
-
-    zt = np.ascontiguousarray(z.T)  # (d, N'): rows are contiguous, for fast sums
-
-    def kl_to_posterior(loc, scale):  # -> KL(q || p(z|x0)) on the grid, q's cell masses
-        log_q = -0.5 * (((zt - loc[:, None]) / scale[:, None]) ** 2).sum(0)
-        log_q -= _logsumexp(log_q)
-        q = _exp(log_q.copy())
-        return float(np.einsum("n,n->", q, log_q - log_p)), q, log_q
-
     if init is None:
-        loc, scale = _laplace_init(grid, keep, log_p)
+        full = np.full(len(keep), -np.inf)
+        full[keep] = log_p
+        starts = _laplace_starts(grid, full.reshape(grid.shape))
     else:
         loc, scale = (init.loc, init.scale) if isinstance(init, QFit) else init
         loc, scale = np.asarray(loc, dtype=float).reshape(d), np.asarray(scale, float).reshape(d)
         if not (np.isfinite(loc).all() and np.isfinite(scale).all() and (scale > 0).all()):
             raise ValueError("init must hold a finite loc and a positive scale.")
+        starts = [(loc, scale)]
+    axes = [a[b] for a, b in zip(grid.axes, box)]
+    log_p_box = log_p.reshape(tuple(len(a) for a in axes))
+    best = None
+    for loc, scale in starts:
+        fit = _newton(grid, axes, log_p_box, loc, scale, max_steps)
+        if best is None or fit[2] < best[2] - TIE_TOL or (
+                fit[2] <= best[2] + TIE_TOL and tuple(fit[0]) > tuple(best[0])):
+            best = fit
+    loc, scale, kl, log_qs, steps = best
+    log_q = log_qs[0] if d == 1 else np.add.outer(log_qs[0], log_qs[1]).ravel()  # (N',)
+    q = np.exp(log_q)
+    return QFit(loc=loc, scale=scale, elbo=log_ev - kl, log_evidence=log_ev, gap=kl,
+                expected_log_likelihood=float(np.einsum("n,n->", q, log_lik)),
+                kl_prior=float(np.einsum("n,n->", q, log_q - log_pz - log_cell)), steps=steps,
+                truncated=not keep.all())
+
+
+def _support_box(grid: Grid, keep: np.ndarray) -> list[np.ndarray]:
+    """Per axis, the cells (boolean (n_d,)) of the box that keep (flat, C order) fills."""
+    k = keep.reshape(grid.shape)
+    box = [k.any(tuple(m for m in range(k.ndim) if m != d)) for d in range(k.ndim)]
+    filled = box[0] if k.ndim == 1 else np.logical_and.outer(box[0], box[1])
+    if not np.array_equal(filled, k):
+        raise ValueError("The prior's support on the z grid is not a box.")
+    return box
+
+
+def _newton(grid: Grid, axes: list[np.ndarray], log_p: np.ndarray, loc: np.ndarray,
+            scale: np.ndarray, max_steps: int):
+    """``fit_q``'s local fit from (loc, scale). axes: per dimension, the cell centres inside the
+    prior's support; log_p: the posterior's log cell masses on them ((n1,) or (n1, n2)).
+
+    q is a product over dimensions, so on a regular grid its cell masses are an outer product
+    q1 (x) q2 with log q = l1 + l2, and every sum over the grid that the Newton step needs
+    reduces to sums along one axis and products with the matrix log_p (the 2-D case, with
+    g = l1 + l2 - log p the integrand of the KL and t the centred d log q / d theta):
+        KL = sum q1 l1 + sum q2 l2 - q1' P q2,
+        E_q[t_a g] = sum_i q1_i t_a(i) G1_i with G1 = l1 + sum q2 l2 - P q2 (a on axis 1),
+        E_q[t_a t_b (g - KL + 1)] = sum_i q1_i t_a t_b (G1_i - KL + 1) (a, b on axis 1),
+                                  = -(q1 t_a)' P (q2 t_b)                 (a on 1, b on 2),
+    the terms that depend on one axis only vanishing against E_q[t] = 0. This is ~20x faster
+    than sums over all n1 n2 cells and gives the same numbers (the tests compare).
+    Returns loc, scale, KL(q || p(z|x0)), [l1(, l2)] and the number of steps."""
+    d = len(loc)
+    low = np.array([a[0] for a in grid.axes]) - grid.steps / 2  # (d,)
+    high = np.array([a[-1] for a in grid.axes]) + grid.steps / 2
+    min_scale, max_scale = MIN_SCALE_CELLS * grid.steps, high - low
+
+    def factors(loc, scale):  # per axis: log q_k and q_k, each normalised on its cells
+        logs = []
+        for a, m, s in zip(axes, loc, scale):
+            u = (a - m) / s
+            lq = -0.5 * u * u
+            logs.append(lq - _logsumexp(lq))
+        return logs, [_exp(lq.copy()) for lq in logs]
+
+    def kl_of(logs, qs):  # KL(q || p(z|x0)) on the grid, and the row sums G_k
+        ent = [float(np.einsum("i,i->", q, lq)) for q, lq in zip(qs, logs)]
+        if d == 1:
+            g = logs[0] - log_p
+            return float(np.einsum("i,i->", qs[0], g)), [g]
+        p_q2 = np.einsum("ij,j->i", log_p, qs[1])  # P q2, (n1,)
+        p_q1 = np.einsum("ij,i->j", log_p, qs[0])  # P' q1, (n2,)
+        kl = ent[0] + ent[1] - float(np.einsum("i,i->", qs[0], p_q2))
+        return kl, [logs[0] + ent[1] - p_q2, logs[1] + ent[0] - p_q1]
+
     loc, scale = np.clip(loc, low, high), np.clip(scale, min_scale, max_scale)
-    kl, q, log_q = kl_to_posterior(loc, scale)
+    logs, qs = factors(loc, scale)
+    kl, rows = kl_of(logs, qs)
     steps = 0
     while steps < max_steps:
         steps += 1
-        # derivatives in theta = (delta, log scale), loc = loc + scale * delta, at theta = 0
-        u = (zt - loc[:, None]) / scale[:, None]  # (d, N')
-        t = np.concatenate([u, u * u])  # (2d, N'): d log q / d theta, up to a constant
-        t -= (t * q).sum(1, keepdims=True)
-        g = log_q - log_p
-        qt = t * q
-        grad = np.einsum("kn,n->k", qt, g)  # Cov_q(t, g)
-        hess = np.einsum("kn,ln->kl", t, qt * (g - kl + 1))  # Cov_q(t) + E_q[t t^T (g - KL)]
+        # derivatives in theta = (delta, log scale), loc = loc + scale * delta, at theta = 0;
+        # parameter k moves the loc of axis k, parameter d + k its log scale
+        grad, hess = np.zeros(2 * d), np.zeros((2 * d, 2 * d))
+        ts = []
+        for k in range(d):
+            u = (axes[k] - loc[k]) / scale[k]
+            t = np.stack([u, u * u])  # (2, n_k): d log q / d theta, up to a constant
+            t -= (t * qs[k]).sum(1, keepdims=True)
+            qt = t * qs[k]
+            ts.append(qt)
+            grad[k::d] = np.einsum("an,n->a", qt, rows[k])  # Cov_q(t, g); k::d = (k, d + k)
+            hess[k::d, k::d] = np.einsum("an,bn->ab", t, qt * (rows[k] - kl + 1))
+        if d == 2:
+            cross = -np.einsum("ai,ij,bj->ab", ts[0], log_p, ts[1])  # (2, 2): (0, 2) x (1, 3)
+            hess[0::2, 1::2] = cross
+            hess[1::2, 0::2] = cross.T
         hess[:d, d:] -= 2 * np.diag(grad[:d])  # + E_q[(g - KL) d^2 log q / d theta^2]
         hess[d:, :d] -= 2 * np.diag(grad[:d])
         hess[d:, d:] -= 2 * np.diag(grad[d:])
@@ -660,17 +764,15 @@ def fit_q(config: LVMConfig, x0: float, grid: Grid | None = None,
         while rho > 1e-6:  # halve until the KL does not grow
             new_loc = np.clip(loc + scale * rho * step[:d], low, high)
             new_scale = np.clip(scale * np.exp(rho * step[d:]), min_scale, max_scale)
-            new_kl, new_q, new_log_q = kl_to_posterior(new_loc, new_scale)
+            new_logs, new_qs = factors(new_loc, new_scale)
+            new_kl, new_rows = kl_of(new_logs, new_qs)
             if new_kl <= kl:
                 break
             rho /= 2
         else:
             break  # no step helps: converged to rounding
         gain = kl - new_kl
-        loc, scale, kl, q, log_q = new_loc, new_scale, new_kl, new_q, new_log_q
+        loc, scale, kl, logs, qs, rows = new_loc, new_scale, new_kl, new_logs, new_qs, new_rows
         if gain < STEP_TOL:
             break
-    return QFit(loc=loc, scale=scale, elbo=log_ev - kl, log_evidence=log_ev, gap=kl,
-                expected_log_likelihood=float(np.einsum("n,n->", q, log_lik)),
-                kl_prior=float(np.einsum("n,n->", q, log_q - log_pz - log_cell)), steps=steps,
-                truncated=not keep.all())
+    return loc, scale, kl, logs, steps

@@ -346,6 +346,88 @@ def test_fold_posterior_is_bimodal_and_q_picks_one_mode():
     assert q.gap == pytest.approx(math.log(2), abs=0.01)  # half the mass missed: KL = log 2
 
 
+MULTIMODAL = [  # (config, x0): posteriors with more than one mode
+    (LVMConfig(decoder="fold", sigma=0.2), 2.0),  # two mirror modes of equal mass
+    (LVMConfig(prior="mixture", mix_weights=(0.3, 0.7), mix_locs=(-1.5, 1.5),
+               mix_scales=(0.5, 0.5), decoder="fold", sigma=0.3), 1.4),  # unequal modes
+    (LVMConfig(latent_dim=2, prior="laplace", decoder="sine", w=2.0, sigma=0.3), 0.3),
+    (LVMConfig(latent_dim=2, prior="uniform", decoder="fold", sigma=0.05), 1.7),
+    (LVMConfig(latent_dim=2, prior="uniform", decoder="fold", sigma=0.3), 4.0),
+]
+
+
+@pytest.mark.parametrize("cfg, x0", MULTIMODAL)
+def test_the_fit_keeps_the_best_mode_whatever_the_start(cfg, x0):
+    """Without init the fit starts at each posterior mode and keeps the highest ELBO, so the
+    result depends on the settings only: a warm start from anywhere does no better, and the
+    same settings give the same q (a reloaded link shows the same numbers)."""
+    q = fit_q(cfg, x0)
+    again = fit_q(cfg, x0)
+    assert again.elbo == q.elbo and np.array_equal(again.loc, q.loc)
+    grid = make_lvm(cfg).grid
+    gen = np.random.default_rng(0)
+    inits = [(gen.uniform(grid.axes[0][0], grid.axes[0][-1], cfg.latent_dim),
+              gen.uniform(0.1, 1.5, cfg.latent_dim)) for _ in range(12)]
+    inits += [(-q.loc, q.scale)]  # the mirror image of the chosen mode
+    for init in inits:
+        assert fit_q(cfg, x0, init=init).elbo <= q.elbo + lvm.TIE_TOL
+
+
+def test_multi_start_beats_a_single_start_at_the_highest_mode():
+    cfg, x0 = MULTIMODAL[3]  # a ridge |z1| + |z2| = x0 in a box: the highest cell is not
+    model = make_lvm(cfg)  # where a Gaussian q finds the most mass
+    grid = model.grid
+    log_p = model.log_posterior(grid.points, x0) + math.log(grid.cell)
+    full = np.where(np.isfinite(model.log_prior(grid.points)), log_p, -np.inf)
+    starts = lvm._laplace_starts(grid, full.reshape(grid.shape))
+    assert len(starts) > 1
+    single = fit_q(cfg, x0, init=starts[0])
+    assert fit_q(cfg, x0).elbo > single.elbo + 0.3
+
+
+def test_equal_modes_tie_to_the_larger_loc():
+    cfg, _ = MULTIMODAL[0]
+    for x0 in (1.0, 1.5, 2.0, 3.0):
+        q = fit_q(cfg, x0)
+        assert q.loc[0] > 0, x0  # the mirror mode is as good; the rule picks the same side
+        mirror = fit_q(cfg, x0, init=(-q.loc, q.scale))
+        assert mirror.elbo == pytest.approx(q.elbo, abs=lvm.TIE_TOL)
+
+
+def test_modes_are_the_highest_separated_local_maxima():
+    z = np.linspace(-4, 4, 81)
+    log_p = np.logaddexp(-0.5 * (z + 2) ** 2 + math.log(0.3), -0.5 * (z - 2) ** 2)
+    assert lvm._modes(log_p) == [(60,), (20,)]  # z = 2 (higher), then z = -2
+    flat = np.zeros(20)  # a plateau: separated starts, not one per cell
+    modes = lvm._modes(flat)
+    assert modes[0] == (0,) and len(modes) == lvm.MAX_STARTS
+    assert all(abs(a[0] - b[0]) > lvm.MODE_SEPARATION for a in modes for b in modes if a != b)
+    grid2 = np.add.outer(log_p, log_p)  # four modes in 2-D
+    assert sorted(lvm._modes(grid2)) == [(20, 20), (20, 60), (60, 20), (60, 60)]
+
+
+@pytest.mark.parametrize("cfg, x0", [MULTIMODAL[2], MULTIMODAL[3],
+                                     (LINEAR_GAUSSIAN[2], 1.0)])
+def test_separable_sums_match_sums_over_every_cell(cfg, x0):
+    """fit_q sums along one axis at a time (q is a product); its ELBO parts must equal the
+    plain sums over all grid cells of the q it returns."""
+    model = make_lvm(cfg)
+    grid = model.grid
+    q = fit_q(cfg, x0)
+    z = grid.points
+    log_pz = model.log_prior(z)
+    inside = np.isfinite(log_pz)
+    log_q = -0.5 * (((z - q.loc) / q.scale) ** 2).sum(1)
+    log_q[~inside] = -np.inf
+    log_q -= np.log(np.exp(log_q - log_q.max()).sum()) + log_q.max()  # cell masses
+    mass = np.exp(log_q)
+    post = model.log_posterior(z, x0) + math.log(grid.cell)
+    kl = float(np.sum(mass[inside] * (log_q[inside] - post[inside])))
+    assert q.gap == pytest.approx(kl, abs=1e-9)
+    ell = float(np.sum(mass[inside] * model.log_likelihood(x0, z)[inside]))
+    assert q.expected_log_likelihood == pytest.approx(ell, abs=1e-9)
+
+
 def test_uniform_prior_gives_a_truncated_q_with_a_finite_elbo():
     cfg = LVMConfig(prior="uniform", sigma=0.3)
     q = fit_q(cfg, 1.5)  # posterior pressed against the box's right edge
