@@ -1,5 +1,5 @@
-"""Glue for the "Latent variable models" page: its URL-bound controls, the q(z|x0) fit with a
-warm start, and its figures. The maths is ``models.lvm``; this module only arranges it.
+"""Glue for the "Latent variable models" page: its URL-bound controls, the cached q(z|x0) fit,
+and its figures. The maths is ``models.lvm``; this module only arranges it.
 
 Dense fields (the joint p(x, z), 2-D densities over z) are small PNGs (``charts.heatmap_png``)
 placed inside Vega-Lite charts as one ``image`` mark each, so they share axes with the curves
@@ -23,7 +23,7 @@ import torch
 from models.lvm import (DECODERS, PRIOR_NAMES, LVMConfig, QFit, View, compute_view, fit_q,
                         make_lvm, x_grid)
 
-from . import charts, state
+from . import charts, panels, state
 from .state import Param
 
 # one colour per distribution, the same in every figure (Okabe & Ito)
@@ -35,7 +35,8 @@ MAX_POINTS = 400  # points per plotted curve: every cell of the model's grid (th
 #                  the narrow peaks of a posterior under small sigma)
 RANGE_Q = 1e-3  # plotted z range: from this prior (or posterior) quantile to 1 - RANGE_Q
 HEAVY_TAIL_SCALES = 8.0  # Student-t prior: plot at most this many scales either side
-Q_KEY = "_lvm_q"  # session state: (config, QFit) of the last fit, for the warm start
+SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+PLAIN_RANGE = (1e-4, 1e6)  # densities printed as plain numbers; outside, as m × 10ᵏ from logs
 
 PRIOR_LABELS = {"gaussian": "Gaussian", "laplace": "Laplace", "uniform": "Uniform",
                 "mixture": "Mixture", "student_t": "Student-t"}
@@ -180,12 +181,13 @@ def sample_controls(where) -> tuple[bool, int, int]:
 
 @dataclass
 class AtZ0:
-    """The factors of Bayes' rule at (x0, z0), as densities."""
+    """The factors of Bayes' rule at (x0, z0), as log-densities: for a far x0 the densities
+    themselves underflow (p(x0) ~ 1e-1000 is 0.0 in float64), their logs do not."""
 
-    likelihood: float  # p(x0|z0)
-    prior: float  # p(z0)
-    evidence: float  # p(x0)
-    posterior: float  # p(z0|x0)
+    log_likelihood: float  # log p(x0|z0)
+    log_prior: float  # log p(z0), -inf outside a bounded prior
+    log_evidence: float  # log p(x0)
+    log_posterior: float  # log p(z0|x0) = log p(x0|z0) + log p(z0) - log p(x0)
 
 
 def compute(config: LVMConfig, x0: float, z0) -> View:
@@ -200,18 +202,15 @@ def at_z0(config: LVMConfig, view: View) -> AtZ0:
     z0 = view.z0[None, :]  # (1, d)
     log_lik = float(model.log_likelihood(view.x0, z0)[0])
     log_prior = float(model.log_prior(z0)[0])
-    return AtZ0(math.exp(log_lik), math.exp(log_prior), math.exp(view.log_evidence_x0),
-                math.exp(log_lik + log_prior - view.log_evidence_x0))
+    return AtZ0(log_lik, log_prior, view.log_evidence_x0,
+                log_lik + log_prior - view.log_evidence_x0)
 
 
+@st.cache_resource(max_entries=256, show_spinner=False)
 def fit(config: LVMConfig, x0: float) -> QFit:
-    """q(z|x0), warm-started from this session's previous fit of the same model (the x₀ slider
-    moves in small steps, so the last optimum is a close start)."""
-    prev = st.session_state.get(Q_KEY)
-    init = prev[1] if prev is not None and prev[0] == config else None
-    q = fit_q(config, x0, init=init)
-    st.session_state[Q_KEY] = (config, q)
-    return q
+    """q(z|x0): ``fit_q`` from every posterior mode, keeping the best ELBO, so the same settings
+    give the same q whatever the slider's history (a link reproduces the numbers)."""
+    return fit_q(config, x0)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -345,10 +344,31 @@ def joint_image(config: LVMConfig) -> dict:
 
 
 def likelihood_binned(config: LVMConfig, edges: np.ndarray, z0) -> np.ndarray:
-    """p(x|z0) averaged over each x bin, the slice of the map at z0: (Nx,)."""
+    """p(x|z0) averaged over each x bin: (Nx,)."""
     f0 = float(make_lvm(config).decode(np.reshape(np.asarray(z0, dtype=float), (1, -1)))[0])
     cdf = torch.special.ndtr(torch.from_numpy((edges - f0) / config.sigma)).numpy()
     return np.diff(cdf) / np.diff(edges)
+
+
+def conditional_binned(config: LVMConfig, edges: np.ndarray, z1: float) -> np.ndarray:
+    """The map's column at z1, rescaled to area 1: p(x|z1) averaged over each x bin, (Nx,).
+    With 1-D z that is the likelihood p(x|z1). With 2-D z the map is p(x, z1), so its column
+    is p(x|z1) = integral p(x|z1, z2) p(z2|z1) dz2, the likelihood averaged over z2 given z1
+    (midpoint rule over the z2 cells of the model's grid); where p(z1) = 0 (outside a uniform
+    prior's box) it is undefined, and zeros are returned."""
+    if config.latent_dim == 1:
+        return likelihood_binned(config, edges, (z1,))
+    model = make_lvm(config)
+    z2 = model.grid.axes[1]
+    z = np.stack([np.full(len(z2), float(z1)), z2], axis=-1)  # (n2, 2)
+    log_pz = model.log_prior(z)
+    if not np.isfinite(log_pz).any():
+        return np.zeros(len(edges) - 1)
+    w = np.exp(log_pz - log_pz.max())  # p(z2|z1) up to a constant, (n2,)
+    w /= w.sum()
+    u = (np.asarray(edges, dtype=float)[:, None] - model.decode(z)) / config.sigma
+    cdf = torch.special.ndtr(torch.from_numpy(u)).numpy()  # (Nx + 1, n2)
+    return np.einsum("ij,j->i", np.diff(cdf, axis=0), w) / np.diff(edges)
 
 
 # --- figures ----------------------------------------------------------------------------------
@@ -500,8 +520,8 @@ def joint_figure(config: LVMConfig, view: View, samples: pd.DataFrame | None) ->
     right_x = _curve(_edge_data(d, "evidence", j["x_axis"], j["px"], j["x"]), EVID_C, m, h,
                      "p(x)", vertical=True)
     right_l = _curve(_edge_data(d, "likelihood", j["x_axis"],
-                                likelihood_binned(config, j["edges"], view.z0), j["x"]),
-                     LIK_C, m, h, "p(x|z₀)", vertical=True)
+                                conditional_binned(config, j["edges"], view.z0[0]), j["x"]),
+                     LIK_C, m, h, "p(x|z₁)" if two else "p(x|z₀)", vertical=True)
     return Figure({"vconcat": [top, mid, {"hconcat": [joint, right_x, right_l],
                                           "spacing": _px(8)}],
                    "spacing": _px(6),
@@ -702,12 +722,70 @@ def q_text(q: QFit) -> str:
             + ("Because the uniform prior is zero outside its box, q is a Gaussian truncated "
                "to the box (otherwise KL(q ‖ p(z|x₀)) would be infinite). " if q.truncated
                else "")
-            + "With two posterior modes q settles on one: as x₀ moves, it starts from its last "
-              "fit, so it follows the mode it is on.")
+            + "With several posterior modes q settles on one: the fit starts at each mode and "
+              "keeps the highest ELBO (on a tie, the mode with the larger z₁), so the same "
+              "settings always give the same q, and a link shows the same numbers.")
 
 
-def fmt_density(p: float) -> str:
-    return "0" if p == 0 else f"{p:.4g}"
+def bayes_numbers(config: LVMConfig, view: View) -> None:
+    """The factors of Bayes' rule at (x0, z0) as a row of numbers, printed from their logs,
+    with the sum in logs below whenever a factor is too small or large to print plainly."""
+    f = at_z0(config, view)
+    d = len(view.z0)
+    z0 = f"{view.z0[0]:g}" if d == 1 else f"({view.z0[0]:g}, {view.z0[1]:g})"
+    st.markdown(f"At x₀ = {view.x0:g} and z₀ = {z0}, the factors multiply out exactly:")
+    logs = (f.log_likelihood, f.log_prior, f.log_evidence, f.log_posterior)
+    names = ("log p(x₀|z₀)", "log p(z₀)", "log p(x₀)", "log p(z₀|x₀)")
+    helps = [f"{n} = {v:.4f}" for n, v in zip(names, logs)]
+    helps[2] += (". A constant: the same for every z. It is what makes the posterior "
+                 "integrate to 1.")
+    labels = ("p(x₀|z₀), likelihood", "× p(z₀), prior", "÷ p(x₀), evidence",
+              "= p(z₀|x₀), posterior")
+    panels.metric_row([(label, fmt_log_density(v), h) for label, v, h in zip(labels, logs,
+                                                                              helps)])
+    if f.log_prior == -math.inf:
+        st.caption("z₀ lies outside the prior's box, where p(z₀) = 0: so is the posterior "
+                   "there, whatever the likelihood says.")
+    elif any(not math.log(PLAIN_RANGE[0]) <= v <= math.log(PLAIN_RANGE[1]) for v in logs):
+        st.caption("In logarithms, as computed (a far x₀ makes these densities smaller than "
+                   "the 10⁻³⁰⁸ a float can hold): log p(z₀|x₀) = log p(x₀|z₀) + log p(z₀) − "
+                   f"log p(x₀) = {logs[0]:.4g} + ({logs[1]:.4g}) − ({logs[2]:.4g}) = "
+                   f"{logs[3]:.4g}.")
+
+
+def bayes_note(view: View) -> str | None:
+    """With 1-D z, a sentence when the likelihood and evidence are too small to see next to
+    the prior and posterior on the Bayes' rule chart (a far x₀)."""
+    if view.log_prior.ndim != 1:
+        return None  # 2-D: each map has its own colour scale
+    lik, prior = np.max(view.log_likelihood_x0), np.max(view.log_prior)
+    if lik > prior + math.log(1e-3):
+        return None
+    return (f"At this x₀ the likelihood p(x₀|z) and the evidence p(x₀) = "
+            f"{fmt_log_density(view.log_evidence_x0)} are so small that on this scale they lie "
+            "on the axis. Their ratio p(x₀|z) / p(x₀), which turns the prior into the "
+            "posterior, is still well defined: it is computed from their logarithms.")
+
+
+def fmt_log_density(log_p: float) -> str:
+    """A density given by its log, for print: plain between 10⁻⁴ and 10⁶, else m × 10ᵏ
+    computed from the log (so a density far below float64's 1e-308 still has a value);
+    exactly 0 only where the log is -inf (outside a bounded prior)."""
+    if log_p == -math.inf:
+        return "0"
+    if math.log(PLAIN_RANGE[0]) <= log_p <= math.log(PLAIN_RANGE[1]):
+        return f"{math.exp(log_p):.4g}"
+    e = log_p / math.log(10)
+    k = math.floor(e)
+    m = 10 ** (e - k)
+    if round(m, 3) >= 10:
+        m, k = m / 10, k + 1
+    return f"{m:.3f} × 10{str(k).translate(SUP)}"
+
+
+def underflows(log_p: float) -> bool:
+    """Whether a density is too small for float64 (it would print and plot as 0)."""
+    return log_p < math.log(np.finfo(float).tiny)
 
 
 def vec(v) -> str:

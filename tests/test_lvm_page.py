@@ -48,23 +48,45 @@ def page_config(**kw) -> LVMConfig:
     return LVMConfig(**{**base, **kw})
 
 
+SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
+
+
+def log_of_printed(text: str) -> float:
+    """The natural log of a printed density: "0.1234", "0" or "3.210 × 10⁻⁵¹²"."""
+    if text == "0":
+        return -math.inf
+    if "×" in text:
+        m, power = text.split(" × 10")
+        return math.log(float(m)) + int(power.translate(SUPERSCRIPT)) * math.log(10)
+    return math.log(float(text))
+
+
+def printed_log(at, label_start: str) -> float:
+    (value,) = [v for k, v in metrics(at).items() if k.startswith(label_start)]
+    return log_of_printed(value)
+
+
 def assert_numbers_match(at, config: LVMConfig, x0: float, z0) -> None:
-    """Every number printed on the page against models.lvm (cold-started fit)."""
+    """Every number printed on the page against models.lvm (a fresh fit)."""
     view = compute_view(config, x0, z0)
     q = fit_q(config, x0)
     model = make_lvm(config)
     z = np.reshape(np.asarray(z0, dtype=float), (1, -1))
-    lik = float(np.exp(model.log_likelihood(x0, z)[0]))
-    prior = float(np.exp(model.log_prior(z)[0]))
-    post = float(np.exp(model.log_posterior(z, x0)[0]))
+    lik = float(model.log_likelihood(x0, z)[0])
+    prior = float(model.log_prior(z)[0])
+    post = float(model.log_posterior(z, x0)[0])
     assert number(at, "log p(x₀)") == pytest.approx(view.log_evidence_x0, abs=6e-5)
     assert number(at, "log p(x₀)") == pytest.approx(q.log_evidence, abs=6e-5)
     assert number(at, "ELBO") == pytest.approx(q.elbo, abs=6e-5)
     assert number(at, "gap") == pytest.approx(q.gap, abs=6e-5)
-    assert number(at, "p(x₀|z₀)") == pytest.approx(lik, rel=6e-4, abs=1e-300)
-    assert number(at, "× p(z₀)") == pytest.approx(prior, rel=6e-4, abs=1e-300)
-    assert number(at, "÷ p(x₀)") == pytest.approx(math.exp(view.log_evidence_x0), rel=6e-4)
-    assert number(at, "= p(z₀|x₀)") == pytest.approx(post, rel=6e-4, abs=1e-300)
+    # densities are printed to 4 significant digits: their logs agree to ~6e-4
+    for label, exact in [("p(x₀|z₀)", lik), ("× p(z₀)", prior),
+                         ("÷ p(x₀)", view.log_evidence_x0), ("= p(z₀|x₀)", post)]:
+        shown = printed_log(at, label)
+        if exact == -math.inf:
+            assert shown == -math.inf, label
+        else:
+            assert shown == pytest.approx(exact, abs=6e-4), label
     # the printed ELBO never exceeds the printed log evidence, and the gap is their difference
     assert number(at, "ELBO") <= number(at, "log p(x₀)") + 1e-4
     assert number(at, "gap") == pytest.approx(number(at, "log p(x₀)") - number(at, "ELBO"),
@@ -156,21 +178,27 @@ def test_a_bimodal_posterior_leaves_a_gap():
     assert number(at, "gap") > 0.3  # q covers one of two equal modes: KL ~ log 2
 
 
-def test_moving_x0_changes_the_numbers_and_warm_starts_q():
-    at = page()
+@pytest.mark.parametrize("query, path", [
+    ({}, (0.55, 0.6, 0.65, 0.7)),
+    # a bimodal posterior (wide sigma between the two mixture components): coming from the
+    # left, a warm-started q would stay on the left mode (ELBO -2.908) while a link's fresh
+    # fit takes the better right one (-2.172)
+    ({"sigma": "1.5"}, (-3.0, -1.5, 0.0, 0.3))])
+def test_the_numbers_do_not_depend_on_the_slider_history(query, path):
+    at = page(query)
     before = metrics(at)
-    for x0 in (0.55, 0.6, 0.65, 0.7):
+    for x0 in path:
         widget(at, "x0").set_value(x0).run()
         assert not errors(at)
     after = metrics(at)
     assert after["log p(x₀)"] != before["log p(x₀)"] and after["ELBO"] != before["ELBO"]
-    assert at.session_state[views.Q_KEY][0] == page_config()  # kept for the next step
-    assert_numbers_match(at, page_config(), 0.7, (DEFAULT_Z0,))  # warm start: same optimum
+    link = page({**query, "x0": str(path[-1])})  # what a reload of the link shows
+    assert metrics(link) == after
+    assert [m.value for m in link.markdown] == [m.value for m in at.markdown]
+    q = fit_q(replace(page_config(), sigma=float(query.get("sigma", 0.5))), path[-1])
+    assert number(link, "ELBO") == pytest.approx(q.elbo, abs=6e-5)
 
 
-@pytest.mark.parametrize("dim", [1, 2])
-@pytest.mark.parametrize("key, value", [("x0", 1.5), ("sigma", 0.8), ("decoder", "tanh"),
-                                        ("prior", "laplace")])
 def test_sliders_change_chart_data_not_chart_specs(dim, key, value):
     """The browser swaps data in place only while a chart's spec is unchanged: everything
     that follows x0 (or the model, within one latent dimension) must be data."""
@@ -211,8 +239,105 @@ def test_presenter_mode_runs():
 
 def test_vae_link_only_when_the_vae_page_exists():
     at = page()
-    assert bool(at.get("page_link")) == (DASHBOARD / "app_pages" / "vae.py").exists()
+    links = at.get("page_link")
+    exists = (DASHBOARD / "app_pages" / "vae.py").exists()
+    assert len(links) == int(exists)
+    if exists:
+        assert links[0].proto.page == "vae"  # the VAE page's URL path
     assert any("VAE's objective" in m.value for m in at.markdown)
+    assert not any("See the VAE page" in m.value for m in at.markdown)  # no dead reference
+
+
+def test_a_far_observation_prints_densities_from_their_logs():
+    """Uniform prior, fold decoder, 2-D z, sigma 0.05, x0 = -15: p(x0|z0) and p(x0) are far
+    below 1e-308. The page must not print them as 0 (and divide 0 by 0)."""
+    query = {"prior": "Uniform", "decoder": "Fold", "dim": "2", "sigma": "0.05", "x0": "-15",
+             "z0": "0.5", "z0_2": "0.5"}
+    at = page(query)
+    config = LVMConfig(latent_dim=2, prior="uniform", decoder="fold", sigma=0.05)
+    assert_numbers_match(at, config, -15.0, (0.5, 0.5))
+    m = metrics(at)
+    for label in ("p(x₀|z₀), likelihood", "÷ p(x₀), evidence", "= p(z₀|x₀), posterior"):
+        assert "× 10⁻" in m[label], m  # e.g. 2.303 × 10⁻⁹⁸⁰⁸, not 0
+    assert m["× p(z₀), prior"] == "0.08333"  # 1 / (2 √3)², plain
+    assert any("In logarithms" in c.value for c in at.caption)
+    # the three logs printed in the sum add up
+    lik, prior, ev, post = (printed_log(at, k) for k in ("p(x₀|z₀)", "× p(z₀)", "÷ p(x₀)",
+                                                         "= p(z₀|x₀)"))
+    assert post == pytest.approx(lik + prior - ev, abs=2e-3)
+
+
+def test_outside_a_uniform_box_the_prior_and_posterior_are_exactly_zero():
+    at = page({"prior": "Uniform", "z0": "3"})
+    m = metrics(at)
+    assert m["× p(z₀), prior"] == "0" and m["= p(z₀|x₀), posterior"] == "0"
+    assert m["p(x₀|z₀), likelihood"] != "0"
+    assert any("outside the prior's box" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("log_p, text", [
+    (math.log(0.5), "0.5"), (math.log(1234.5678), "1235"), (-math.inf, "0"),
+    (-1000 * math.log(10) + math.log(3.2), "3.200 × 10⁻¹⁰⁰⁰"),
+    (math.log(9.9996e-7), "1.000 × 10⁻⁶"), (20 * math.log(10), "1.000 × 10²⁰")])
+def test_densities_print_from_their_logs(log_p, text):
+    assert views.fmt_log_density(log_p) == text
+    if log_p > -math.inf:
+        assert log_of_printed(text) == pytest.approx(log_p, abs=1e-3)
+
+
+def test_a_far_observation_notes_the_flat_curves_in_one_dimension():
+    assert not [c for c in page().caption if "lie on the axis" in c.value]
+    at = page({"x0": "15", "sigma": "0.05"})
+    assert any("lie on the axis" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("prior", ["gaussian", "mixture", "uniform"])
+def test_the_right_panel_in_two_dimensions_is_the_maps_column(prior):
+    """2-D z: the map is p(x, z1), so the curve beside it at z1 must be p(x|z1) (averaged over
+    z2), the map's column rescaled, not p(x|z0) at the full point."""
+    config = LVMConfig(latent_dim=2, prior=prior, mix_locs=((-1.0, 0.5), (1.0, -0.5)),
+                       decoder="tanh", a=2.0, c=-1.5, w=1.2, sigma=0.3)
+    model = make_lvm(config)
+    edges = np.linspace(-5, 5, 121)
+    joint = views.joint_binned(config, edges)  # (120, n1)
+    pz = np.exp(model.log_prior(model.grid.points)).reshape(model.grid.shape)
+    pz1 = pz.sum(1) * model.grid.steps[1]
+    for i in (30, 60, 75):  # columns at cell centres
+        z1 = model.grid.axes[0][i]
+        got = views.conditional_binned(config, edges, z1)
+        if pz1[i] == 0:
+            assert not got.any()
+            continue
+        np.testing.assert_allclose(got, joint[:, i] / pz1[i], rtol=1e-9, atol=1e-12)
+        assert got.sum() * np.diff(edges)[0] == pytest.approx(1.0, abs=1e-6)
+    # and it is not the likelihood at a full point, which depends on z2
+    z1 = model.grid.axes[0][60]
+    full = views.likelihood_binned(config, edges, (z1, 1.0))
+    assert np.abs(full - views.conditional_binned(config, edges, z1)).max() > 0.1
+
+
+def test_the_right_panel_matches_the_linear_gaussian_form():
+    """z ~ N(m, s² I), f = a z1 + c z2 + b: p(x|z1) = N(a z1 + c m + b, c² s² + σ²)."""
+    config = LVMConfig(latent_dim=2, prior_loc=0.3, prior_scale=0.9, a=1.2, b=-0.4, c=-0.7,
+                       sigma=0.5)
+    edges = np.linspace(-4, 4, 1601)
+    x = (edges[1:] + edges[:-1]) / 2
+    got = views.conditional_binned(config, edges, 0.8)
+    var = 0.7 ** 2 * 0.9 ** 2 + 0.25
+    exact = np.exp(-0.5 * (x - (1.2 * 0.8 - 0.7 * 0.3 - 0.4)) ** 2 / var) / math.sqrt(
+        2 * math.pi * var)
+    np.testing.assert_allclose(got, exact, atol=1e-5)
+
+
+def test_the_page_draws_the_maps_column_in_two_dimensions():
+    at = page({"dim": "2", "z0": "0.5", "z0_2": "-1"})
+    drawn = dataset(vega(at)[0], "likelihood").column("p").to_numpy()[1:-1]
+    config = page_config(latent_dim=2, mix_locs=((-1.5, 1.0), (1.5, -1.0)))
+    j = views.joint_image(config)
+    expected = views.conditional_binned(config, j["edges"], 0.5)
+    np.testing.assert_allclose(drawn, expected, rtol=1e-9)
+    assert any("not p(x|z₀) at the full point" in e.proto.body for e in at.get("expandable")
+               ) or any("not p(x|z₀) at the full point" in m.value for m in at.markdown)
 
 
 def test_url_round_trip_of_the_page_settings():

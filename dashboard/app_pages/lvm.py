@@ -40,9 +40,15 @@ else:
             "map over x gives the prior p(z) on top, integrating over z gives the evidence p(x) "
             "on the right. The white dashed lines are the slices at x₀ and z₀: the row at x₀, "
             "rescaled to area 1, is the posterior p(z|x₀); the column at z₀, rescaled, is "
-            "the likelihood p(x|z₀)."
-            + (" With two latent dimensions the joint lives in three dimensions, so the map "
-               "shows p(x, z₁) with z₂ integrated out." if dim == 2 else ""),
+            "the likelihood p(x|z₀)." if dim == 1 else
+            "Bright means likely. With two latent dimensions the joint p(x, z₁, z₂) lives in "
+            "three dimensions, so the map shows p(x, z₁) = ∫ p(x, z) dz₂, with z₂ integrated "
+            "out. Integrating it over x gives p(z₁) on top, over z₁ the evidence p(x) on the "
+            "right. The dashed row at x₀, rescaled to area 1, is the posterior's marginal "
+            "p(z₁|x₀). The dashed column at z₁ = z₀'s first coordinate, rescaled, is "
+            "p(x|z₁) = ∫ p(x|z₁, z₂) p(z₂|z₁) dz₂ (drawn on the right): the likelihood "
+            "averaged over z₂, not p(x|z₀) at the full point z₀ = (z₀₁, z₀₂). Section 2 "
+            "shows the full point, and prints p(x₀|z₀) there.",
             title="How to read the map")
     with left:
         samples = views.sample(config, n, seed) if show else None
@@ -51,15 +57,10 @@ else:
     st.subheader("2 · Bayes' rule at x₀: p(z|x₀) = p(x₀|z) p(z) / p(x₀)")
     views.show(views.bayes_figure_1d(config, view) if dim == 1
                else views.bayes_figure_2d(config, view, samples), "lvm_bayes")
-    f = views.at_z0(config, view)
-    z0_text = f"{z0[0]:g}" if dim == 1 else f"({z0[0]:g}, {z0[1]:g})"
-    st.markdown(f"At x₀ = {x0:g} and z₀ = {z0_text}, the factors multiply out exactly:")
-    panels.metric_row([
-        ("p(x₀|z₀), likelihood", views.fmt_density(f.likelihood), None),
-        ("× p(z₀), prior", views.fmt_density(f.prior), None),
-        ("÷ p(x₀), evidence", views.fmt_density(f.evidence),
-         "A constant: the same for every z. It is what makes the posterior integrate to 1."),
-        ("= p(z₀|x₀), posterior", views.fmt_density(f.posterior), None)])
+    note = views.bayes_note(view)
+    if note:
+        st.caption(note)
+    views.bayes_numbers(config, view)
 
     st.subheader("3 · Approximate inference: q(z|x₀) and the ELBO")
     panels.metric_row([("log p(x₀)", f"{q.log_evidence:.4f}", "The log evidence, exact."),
@@ -76,7 +77,7 @@ else:
     st.markdown("**Why this is the VAE's objective.** A VAE's neural decoder makes log p(x) "
                 "impossible to integrate, so it maximises this same ELBO instead, with an "
                 "encoder that outputs q(z|x) for every x at once: raising the ELBO raises "
-                "log p(x) or shrinks the gap."
-                + ("" if vae else " (See the VAE page.)"))
+                "log p(x) or shrinks the gap.")
     if vae:
-        st.page_link("app_pages/vae.py", label="The VAE page", icon=":material/blur_on:")
+        st.page_link("app_pages/vae.py", label="The VAE page trains one",
+                     icon=":material/blur_on:")
