@@ -302,6 +302,26 @@ class LVM:
         self.prior = prior_distribution(config)  # p(z)
         self.grid = z_grid(config)
 
+    @cached_property
+    def grid_log_prior(self) -> np.ndarray:
+        """log p(z) on the cells of the model's grid, (N,), computed once (read-only)."""
+        out = self.log_prior(self.grid.points)
+        out.setflags(write=False)
+        return out
+
+    @cached_property
+    def grid_decode(self) -> np.ndarray:
+        """f(z) on the cells of the model's grid, (N,), computed once (read-only)."""
+        out = self.decode(self.grid.points)
+        out.setflags(write=False)
+        return out
+
+    def on_grid(self, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+        """(log p(z), f(z)) on the cells of grid: cached for the model's own grid."""
+        if grid is self.grid:
+            return self.grid_log_prior, self.grid_decode
+        return self.log_prior(grid.points), self.decode(grid.points)
+
     def decode(self, z) -> np.ndarray:
         """f(z): (..., d) -> (...)."""
         c = self.config
@@ -358,9 +378,8 @@ class LVM:
         the midpoint rule over the z grid (default ``z_grid(config)``). x (...) -> (...)."""
         grid = grid or self.grid
         x = np.asarray(x, dtype=float)
-        z = grid.points  # (N, d)
-        flat = _log_evidence_grid(x.ravel(), self.decode(z), self.log_prior(z),
-                                  self.config.sigma)
+        log_pz, fz = self.on_grid(grid)  # (N,), (N,)
+        flat = _log_evidence_grid(x.ravel(), fz, log_pz, self.config.sigma)
         return flat.reshape(x.shape) + math.log(grid.cell)
 
     def log_posterior(self, z, x, grid: Grid | None = None) -> np.ndarray:
@@ -388,8 +407,7 @@ def x_grid(config: LVMConfig, n: int = N_X) -> np.ndarray:
     """n evenly spaced x values covering p(x): from the 0.05 % to the 99.95 % quantile of f(z)
     under the prior (weighted on the z grid), widened by 4 sigma each side."""
     model = make_lvm(config)
-    z = model.grid.points
-    f, p = model.decode(z), np.exp(model.log_prior(z))  # (N,), (N,)
+    f, p = model.grid_decode, np.exp(model.grid_log_prior)  # (N,), (N,)
     order = np.argsort(f)
     cdf = np.cumsum(p[order]) / p.sum()
     low, high = f[order][np.searchsorted(cdf, [5e-4, 1 - 5e-4]).clip(0, len(f) - 1)]
@@ -437,8 +455,7 @@ def compute_view(config: LVMConfig, x0: float, z0, x: np.ndarray | None = None,
     z0 = np.asarray(z0, dtype=float).reshape(-1)
     if z0.shape != (d,) or not np.isfinite(z0).all():
         raise ValueError(f"z0 must be {d} finite number(s).")
-    z = grid.points  # (N, d)
-    lp, fz = model.log_prior(z), model.decode(z)  # (N,), (N,)
+    lp, fz = model.on_grid(grid)  # (N,), (N,)
     if d == 1:
         joint = _log_normal(x[:, None], fz, sigma) + lp  # (Nx, N)
         log_ev = _logsumexp(joint, axis=1) + log_cell  # (Nx,)
@@ -640,8 +657,8 @@ def fit_q(config: LVMConfig, x0: float, grid: Grid | None = None,
     model = make_lvm(config)
     grid = grid or model.grid
     x0 = _check_x0(x0)
-    z = grid.points  # (N, d)
-    log_lik, log_pz = model.log_likelihood(x0, z), model.log_prior(z)  # (N,), (N,)
+    log_pz, fz = model.on_grid(grid)  # (N,), (N,)
+    log_lik = _log_normal(x0, fz, config.sigma)  # log p(x0|z), (N,)
     keep = np.isfinite(log_pz)  # the prior's support on the grid: a box (every prior here
     box = _support_box(grid, keep)  # is a product over dimensions or positive everywhere)
     log_lik, log_pz = log_lik[keep], log_pz[keep]  # (N',) in C order of the box

@@ -546,3 +546,17 @@ def test_bad_calls_raise_a_readable_error():
         fit_q(cfg, 0.0, init=(0.0, -1.0))
     with pytest.raises(ValueError, match="at least 4 cells"):
         make_grid([(-1.0, 1.0)], 2)
+
+
+def test_grid_values_are_computed_once_and_read_only():
+    cfg = LVMConfig(latent_dim=2, prior="mixture", mix_locs=((-1.0, 0.5), (1.0, 0.0)),
+                    decoder="sine", w=1.3)
+    model = make_lvm(cfg)
+    z = model.grid.points
+    np.testing.assert_array_equal(model.grid_log_prior, model.log_prior(z))
+    np.testing.assert_array_equal(model.grid_decode, model.decode(z))
+    assert model.on_grid(model.grid)[0] is model.grid_log_prior  # cached, not recomputed
+    with pytest.raises(ValueError):
+        model.grid_log_prior[0] = 0.0  # a page cannot corrupt the cached values
+    other = z_grid(cfg, 30)
+    np.testing.assert_array_equal(model.on_grid(other)[0], model.log_prior(other.points))

@@ -199,6 +199,9 @@ def test_the_numbers_do_not_depend_on_the_slider_history(query, path):
     assert number(link, "ELBO") == pytest.approx(q.elbo, abs=6e-5)
 
 
+@pytest.mark.parametrize("dim", [1, 2])
+@pytest.mark.parametrize("key, value", [("x0", 1.5), ("sigma", 0.8), ("decoder", "tanh"),
+                                        ("prior", "laplace")])
 def test_sliders_change_chart_data_not_chart_specs(dim, key, value):
     """The browser swaps data in place only while a chart's spec is unchanged: everything
     that follows x0 (or the model, within one latent dimension) must be data."""
