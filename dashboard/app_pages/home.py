@@ -13,13 +13,13 @@ STORIES = {  # name -> (maker, latent column, continuous?, the generative proces
               "z ~ Uniform(−1, 1) is a position along a curve; "
               "x = (2z, sin πz) + noise."),
     "class": (datasets.make_ring8, "z", False,
-              "z ∈ {1, …, 8} is a hidden class, each equally likely; "
+              "z ∈ {0, 1, …, 7} is a hidden class, each equally likely; "
               "x = (2 cos 2πz/8, 2 sin 2πz/8) + noise."),
     "spiral": (datasets.make_spiral, "z", True,
                "z ~ Uniform(0, 1) is how far along a spiral arm the point lies; "
                "x = (0.5 + 2.5z)(cos 3πz, sin 3πz) + noise."),
     "moons": (datasets.make_moons, "z", False,
-              "z ∈ {1, 2} says which of two moons the point belongs to; "
+              "z ∈ {0, 1} says which of two moons the point belongs to (0: the upper one); "
               "x is a point on that half circle + noise."),
 }
 STORY_LABELS = {"curve": "Position on a curve", "class": "Hidden class", "spiral": "Spiral",
@@ -38,10 +38,8 @@ SEED = Param("seed", "Seed", 0, "int", lo=0, hi=9999, step=1)
 def sample(story: str, n: int, noise: float, seed: int) -> pd.DataFrame:
     maker, _, continuous, _ = STORIES[story]
     s = maker(n, noise, seed)
-    if continuous:
-        z = s.factors[:, 0].numpy()
-    else:
-        z = s.labels.numpy() + 1
+    # the z the story's formula names: a class index k as in the data set (ring: angle 2πk/8)
+    z = s.factors[:, 0].numpy() if continuous else s.labels.numpy()
     return pd.DataFrame({"x₁": s.x[:, 0].numpy(), "x₂": s.x[:, 1].numpy(), "z": z})
 
 
