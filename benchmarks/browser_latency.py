@@ -2,10 +2,18 @@
 Chromium (Debian's, driven by Playwright).
 
 A slider step is timed in the page itself: from just before the key press until the rerun's
-counter (an element the app emits when LATENT_LAB_BENCH is set, as the server this script
-starts does) has changed, the script is idle, and two animation frames have passed (the
+counter (an element the app emits at the end of every script run when LATENT_LAB_BENCH is
+set, as the server this script starts does) has changed, the script is idle, no element is
+still waiting for its lazily loaded component, and two animation frames have passed (the
 browser has painted). Medians and 95th percentiles over repeated steps; a step that never
-finishes within 15 s is counted as a failure.
+finishes within 15 s is counted as a failure. A key press that cannot move the slider (it is
+at its end) is not a step: it is cancelled at once, not counted, and the direction flips.
+
+A page load is timed from the navigation until the same counter exists (the first script
+run has reached its end: before that, the script state "notRunning" is also what a page that
+has not started shows), the script is idle, no element is a skeleton and two frames have
+painted. "load" is the median of three loads in one browser context; "cold" the first of them
+(nothing cached in the browser yet).
 
     python benchmarks/browser_latency.py                       # every page, own server
     python benchmarks/browser_latency.py --pages vae gan --steps 30 --slider "β (weight"
@@ -41,6 +49,11 @@ sys.path.insert(0, str(ROOT))
 
 from dashboard.nav import existing_pages  # noqa: E402
 
+try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+except ImportError:  # reported by main() when it imports playwright
+    PlaywrightTimeout = TimeoutError
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -56,7 +69,8 @@ ARM = """() => {
       const now = marker();
       const state = document.querySelector('[data-test-script-state]')
                             .getAttribute('data-test-script-state');
-      if (now !== null && now !== before && state === 'notRunning') {
+      if (now !== null && now !== before && state === 'notRunning'
+          && !document.querySelector('[data-testid=stSkeleton]')) {
         requestAnimationFrame(() => requestAnimationFrame(
             () => resolve(performance.now() - t0)));
       } else if (window.__latCancel) { resolve(-2); }
@@ -86,10 +100,25 @@ def start_server(port: int, cache: str | None) -> subprocess.Popen:
     raise SystemExit("the server did not start")
 
 
+DRAWN = """() => {
+  const s = document.querySelector('[data-test-script-state]');
+  return !!document.getElementById('bench-run') && !!s
+      && s.getAttribute('data-test-script-state') === 'notRunning'
+      && !document.querySelector('[data-testid=stSkeleton]');
+}"""
+PAINTED = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+
+
+def wait_drawn(pg, timeout: float = 60_000) -> None:
+    """Until the page's script run has finished and the browser has painted its result."""
+    pg.wait_for_function(DRAWN, timeout=timeout)
+    pg.evaluate(PAINTED)
+
+
 def wait_idle(pg):
-    pg.wait_for_selector("[data-test-script-state=notRunning]", timeout=60_000)
-    pg.wait_for_timeout(300)
-    pg.wait_for_selector("[data-test-script-state=notRunning]", timeout=60_000)
+    wait_drawn(pg)
+    pg.wait_for_timeout(300)  # a rerun that starts a moment later is waited for too
+    wait_drawn(pg)
 
 
 def pct(values, q):
@@ -136,27 +165,44 @@ def measure_page(browser, base: str, url_path: str, steps: int, slider_label: st
     for _ in range(3):
         t0 = time.perf_counter()
         pg.goto(f"{base}/{url_path}" + (f"?{query}" if query else ""))
-        wait_idle(pg)
+        wait_drawn(pg)
         loads.append(time.perf_counter() - t0)
+        wait_idle(pg)
+    base_out = {"page": url_path or "/", "load": statistics.median(loads), "cold": loads[0]}
     sliders = pg.locator("[data-testid=stSlider]")
     if slider_label:
         sliders = sliders.filter(has_text=slider_label)
     if sliders.count() == 0:
         ctx.close()
-        return {"page": url_path or "/", "load": statistics.median(loads), "steps": []}
+        return {**base_out, "steps": []}
     training = during_training and start_training(pg)
     box = sliders.first.locator("input[type=range]")
-    times = []
-    for i in range(steps):
+    times, skipped, right = [], 0, True
+    while len(times) < steps and skipped < 2 * steps:
+        if len(times) % 3 == 0 and len(times):  # three steps one way, three the other
+            right = (len(times) // 3) % 2 == 0
         box.focus()
+        before = box.input_value()
+        value, lo, hi = (float(v) for v in (before, box.get_attribute("min"),
+                                            box.get_attribute("max")))
+        if (right and value >= hi) or (not right and value <= lo):
+            right = not right  # at its end: turn round before pressing
         pg.evaluate(ARM)
-        pg.keyboard.press("ArrowRight" if (i // 3) % 2 == 0 else "ArrowLeft")
+        pg.keyboard.press("ArrowRight" if right else "ArrowLeft")
+        try:  # the input changes at once when the press moved the slider
+            pg.wait_for_function("([el, b]) => el.value !== b",
+                                 arg=[box.element_handle(), before], timeout=1000)
+        except PlaywrightTimeout:  # it did not move (disabled?): nothing to time
+            pg.evaluate("window.__latCancel = true")
+            pg.evaluate("window.__lat")
+            skipped += 1
+            right = not right
+            continue
         ms = pg.evaluate("window.__lat")
         times.append(ms if ms >= 0 else float("inf"))
         wait_idle(pg)
     label = sliders.first.locator("[data-testid=stWidgetLabel]").inner_text()
-    out = {"page": url_path or "/", "slider": label, "load": statistics.median(loads),
-           "steps": times}
+    out = {**base_out, "slider": label, "steps": times}
     if training:
         out["redraws"], out["still_training"] = redraw_rate(pg)
         cancel = pg.get_by_role("button", name="Cancel")
@@ -195,8 +241,8 @@ def main() -> None:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            print(f"{'page':24s} {'slider':28s} {'load s':>7s} {'p50 ms':>7s} {'p95 ms':>7s} "
-                  f"{'n':>3s}")
+            print(f"{'page':24s} {'slider':28s} {'cold s':>7s} {'load s':>7s} {'p50 ms':>7s} "
+                  f"{'p95 ms':>7s} {'n':>3s}")
             for path in pages:
                 r = measure_page(browser, base, path, args.steps, args.slider, args.query,
                                  args.during_training)
@@ -207,8 +253,8 @@ def main() -> None:
                 if "redraws" in r:
                     extra = (f"  while training: {r['redraws']:.2f} redraws/s"
                              + ("" if r["still_training"] else " (the run ended first)"))
-                print(f"{r['page']:24s} {r.get('slider', '-')[:28]:28s} {r['load']:7.2f} "
-                      f"{p50} {p95} {len(st):3d}{extra}", flush=True)
+                print(f"{r['page']:24s} {r.get('slider', '-')[:28]:28s} {r['cold']:7.2f} "
+                      f"{r['load']:7.2f} {p50} {p95} {len(st):3d}{extra}", flush=True)
             browser.close()
     finally:
         if proc:
