@@ -172,6 +172,14 @@ def main_and_side():
     return st.columns([3, 2], gap="medium")
 
 
+def side_by_side():
+    """Two equal columns; in presenter mode one above the other, as the larger type and
+    charts would not fit half the width."""
+    if state.presenter():
+        return st.container(), st.container()
+    return st.columns(2, gap="medium")
+
+
 def sample_controls(where) -> tuple[bool, int, int]:
     show = state.widget(SAMPLES, where)
     with where.expander("Sample settings"):
@@ -643,7 +651,9 @@ def _map(d: _Data, name: str, log_map: np.ndarray, view: View, box, title: str, 
 def bayes_figure_2d(config: LVMConfig, view: View, samples: pd.DataFrame | None) -> Figure:
     """p(x0|z), p(z) and p(z|x0) as maps over the z plane, side by side."""
     box = posterior_box(config, view)
-    w = min(_px(220), 250)  # three in a row must fit the presenter's wider axes too
+    # three in a row must fit the main column (940 px beside the sidebar at a 1,400 px window;
+    # 890 px in presenter mode, whose larger axes and titles take ~340 px of the row)
+    w = 180 if state.presenter() else 220
     d = _Data()
 
     def dots(d, e1, e2):  # samples inside the plotted box (outside ones would widen it)
@@ -727,34 +737,60 @@ def q_text(q: QFit) -> str:
                "to the box (otherwise KL(q ‖ p(z|x₀)) would be infinite). " if q.truncated
                else "")
             + "With several posterior modes q settles on one: the fit starts at each mode and "
-              "keeps the highest ELBO (on a tie, the mode with the larger z₁), so the same "
-              "settings always give the same q, and a link shows the same numbers.")
+              "keeps the highest ELBO (on a tie, the mode with the larger "
+              + ("z" if len(q.loc) == 1 else "z₁") + "), so the same settings always give the "
+              "same q, and a link shows the same numbers.")
 
 
 def bayes_numbers(config: LVMConfig, view: View) -> None:
-    """The factors of Bayes' rule at (x0, z0) as a row of numbers, printed from their logs,
-    with the sum in logs below whenever a factor is too small or large to print plainly."""
+    """The factors of Bayes' rule at (x0, z0) as a row of numbers, computed from their logs.
+    Densities while every factor prints plainly (10⁻⁴ to 10⁶); otherwise (a far x₀: p(x₀) can
+    be 10⁻¹⁹⁶⁹⁶, far below the 10⁻³⁰⁸ a float holds) the row shows the logs themselves, and
+    Bayes' rule is a sum. m × 10ᵏ would not fit a metric's column in presenter mode: it is in
+    the tooltips."""
     f = at_z0(config, view)
     d = len(view.z0)
     z0 = f"{view.z0[0]:g}" if d == 1 else f"({view.z0[0]:g}, {view.z0[1]:g})"
-    st.markdown(f"At x₀ = {view.x0:g} and z₀ = {z0}, the factors multiply out exactly:")
     logs = (f.log_likelihood, f.log_prior, f.log_evidence, f.log_posterior)
-    names = ("log p(x₀|z₀)", "log p(z₀)", "log p(x₀)", "log p(z₀|x₀)")
-    helps = [f"{n} = {v:.4f}" for n, v in zip(names, logs)]
-    helps[2] += (". A constant: the same for every z. It is what makes the posterior "
-                 "integrate to 1.")
-    labels = ("p(x₀|z₀), likelihood", "× p(z₀), prior", "÷ p(x₀), evidence",
-              "= p(z₀|x₀), posterior")
-    panels.metric_row([(label, fmt_log_density(v), h) for label, v, h in zip(labels, logs,
-                                                                              helps)])
+    in_logs = any(not plain(v) for v in logs if v > -math.inf)
+    evidence_help = "A constant: the same for every z. It is what makes the posterior integrate to 1."
+    if in_logs:
+        st.markdown(f"At x₀ = {view.x0:g} and z₀ = {z0}, in logarithms the factors add up "
+                    "exactly:")
+        labels = ("log p(x₀|z₀), likelihood", "+ log p(z₀), prior", "− log p(x₀), evidence",
+                  "= log p(z₀|x₀), posterior")
+        helps = [f"p(x₀|z₀) = {fmt_log_density(logs[0])}", f"p(z₀) = {fmt_log_density(logs[1])}",
+                 f"p(x₀) = {fmt_log_density(logs[2])}. {evidence_help}",
+                 f"p(z₀|x₀) = {fmt_log_density(logs[3])}"]
+        panels.metric_row([(label, fmt_log(v), h) for label, v, h in zip(labels, logs, helps)])
+        tiny = min(v for v in logs if v > -math.inf)
+        why = ("smaller than 10⁻³⁰⁸, the smallest number a float holds" if underflows(tiny)
+               else "too small to print plainly")
+        st.caption(f"Far from the data some of these densities are {why} (here p(x₀) = "
+                   f"{fmt_log_density(logs[2])}), so they are computed, and shown, as "
+                   "logarithms: the product of Bayes' rule becomes a sum, and dividing by "
+                   "p(x₀) subtracts log p(x₀). Each number's help shows the density itself.")
+    else:
+        st.markdown(f"At x₀ = {view.x0:g} and z₀ = {z0}, the factors multiply out exactly:")
+        labels = ("p(x₀|z₀), likelihood", "× p(z₀), prior", "÷ p(x₀), evidence",
+                  "= p(z₀|x₀), posterior")
+        names = ("log p(x₀|z₀)", "log p(z₀)", "log p(x₀)", "log p(z₀|x₀)")
+        helps = [f"{n} = {fmt_log(v)}" for n, v in zip(names, logs)]
+        helps[2] += f". {evidence_help}"
+        panels.metric_row([(label, fmt_log_density(v), h)
+                           for label, v, h in zip(labels, logs, helps)])
     if f.log_prior == -math.inf:
         st.caption("z₀ lies outside the prior's box, where p(z₀) = 0: so is the posterior "
                    "there, whatever the likelihood says.")
-    elif any(not math.log(PLAIN_RANGE[0]) <= v <= math.log(PLAIN_RANGE[1]) for v in logs):
-        st.caption("In logarithms, as computed (a far x₀ makes these densities smaller than "
-                   "the 10⁻³⁰⁸ a float can hold): log p(z₀|x₀) = log p(x₀|z₀) + log p(z₀) − "
-                   f"log p(x₀) = {logs[0]:.4g} + ({logs[1]:.4g}) − ({logs[2]:.4g}) = "
-                   f"{logs[3]:.4g}.")
+
+
+def fmt_log(v: float) -> str:
+    """A log-density for print: −∞ where the density is 0, else with thousands separators and
+    a true minus sign; 2 decimals, none from 1,000 on (−45,352: it must fit a metric's column
+    in presenter mode, and a nat either way is no difference at that size)."""
+    if v == -math.inf:
+        return "−∞"
+    return f"{v:,.{0 if abs(v) >= 1000 else 2}f}".replace("-", "−")
 
 
 def bayes_note(view: View) -> str | None:
@@ -773,11 +809,11 @@ def bayes_note(view: View) -> str | None:
 
 def fmt_log_density(log_p: float) -> str:
     """A density given by its log, for print: plain between 10⁻⁴ and 10⁶, else m × 10ᵏ
-    computed from the log (so a density far below float64's 1e-308 still has a value);
-    exactly 0 only where the log is -inf (outside a bounded prior)."""
+    computed from the log (so a density far below float64's 1e-308 still has a value, for the
+    tooltips); exactly 0 only where the log is -inf (outside a bounded prior)."""
     if log_p == -math.inf:
         return "0"
-    if math.log(PLAIN_RANGE[0]) <= log_p <= math.log(PLAIN_RANGE[1]):
+    if plain(log_p):
         return f"{math.exp(log_p):.4g}"
     e = log_p / math.log(10)
     k = math.floor(e)
@@ -785,6 +821,11 @@ def fmt_log_density(log_p: float) -> str:
     if round(m, 3) >= 10:
         m, k = m / 10, k + 1
     return f"{m:.3f} × 10{str(k).translate(SUP)}"
+
+
+def plain(log_p: float) -> bool:
+    """Whether a density (given by its log) prints as a plain number: 10⁻⁴ to 10⁶."""
+    return math.log(PLAIN_RANGE[0]) <= log_p <= math.log(PLAIN_RANGE[1])
 
 
 def underflows(log_p: float) -> bool:

@@ -61,8 +61,15 @@ def log_of_printed(text: str) -> float:
     return math.log(float(text))
 
 
-def printed_log(at, label_start: str) -> float:
-    (value,) = [v for k, v in metrics(at).items() if k.startswith(label_start)]
+FACTORS = ("p(x₀|z₀), likelihood", "p(z₀), prior", "p(x₀), evidence", "p(z₀|x₀), posterior")
+
+
+def printed_log(at, factor: str) -> float:
+    """The log of a factor of Bayes' rule as printed: a density, or (when one underflows)
+    the row of logs, labelled "log …"."""
+    (label, value), = [(k, v) for k, v in metrics(at).items() if k.endswith(factor)]
+    if "log " in label:
+        return -math.inf if value == "−∞" else float(value.replace("−", "-").replace(",", ""))
     return log_of_printed(value)
 
 
@@ -79,14 +86,15 @@ def assert_numbers_match(at, config: LVMConfig, x0: float, z0) -> None:
     assert number(at, "log p(x₀)") == pytest.approx(q.log_evidence, abs=6e-5)
     assert number(at, "ELBO") == pytest.approx(q.elbo, abs=6e-5)
     assert number(at, "gap") == pytest.approx(q.gap, abs=6e-5)
-    # densities are printed to 4 significant digits: their logs agree to ~6e-4
-    for label, exact in [("p(x₀|z₀)", lik), ("× p(z₀)", prior),
-                         ("÷ p(x₀)", view.log_evidence_x0), ("= p(z₀|x₀)", post)]:
-        shown = printed_log(at, label)
+    # densities are printed to 4 significant digits (logs agree to ~6e-4), logs to 2 decimals
+    logs = any(k.startswith("log p(x₀|z₀)") for k in metrics(at))
+    for factor, exact in zip(FACTORS, (lik, prior, view.log_evidence_x0, post)):
+        shown = printed_log(at, factor)
         if exact == -math.inf:
-            assert shown == -math.inf, label
+            assert shown == -math.inf, factor
         else:
-            assert shown == pytest.approx(exact, abs=6e-4), label
+            tol = (0.5 if abs(exact) >= 1000 else 5e-3) if logs else 6e-4
+            assert shown == pytest.approx(exact, abs=tol), factor
     # the printed ELBO never exceeds the printed log evidence, and the gap is their difference
     assert number(at, "ELBO") <= number(at, "log p(x₀)") + 1e-4
     assert number(at, "gap") == pytest.approx(number(at, "log p(x₀)") - number(at, "ELBO"),
@@ -260,21 +268,42 @@ def test_a_far_observation_prints_densities_from_their_logs():
     config = LVMConfig(latent_dim=2, prior="uniform", decoder="fold", sigma=0.05)
     assert_numbers_match(at, config, -15.0, (0.5, 0.5))
     m = metrics(at)
-    for label in ("p(x₀|z₀), likelihood", "÷ p(x₀), evidence", "= p(z₀|x₀), posterior"):
-        assert "× 10⁻" in m[label], m  # e.g. 2.303 × 10⁻⁹⁸⁰⁸, not 0
-    assert m["× p(z₀), prior"] == "0.08333"  # 1 / (2 √3)², plain
-    assert any("In logarithms" in c.value for c in at.caption)
-    # the three logs printed in the sum add up
-    lik, prior, ev, post = (printed_log(at, k) for k in ("p(x₀|z₀)", "× p(z₀)", "÷ p(x₀)",
-                                                         "= p(z₀|x₀)"))
-    assert post == pytest.approx(lik + prior - ev, abs=2e-3)
+    assert list(m)[:4] == ["log p(x₀|z₀), likelihood", "+ log p(z₀), prior",
+                           "− log p(x₀), evidence", "= log p(z₀|x₀), posterior"]
+    assert m["+ log p(z₀), prior"] == "−2.48"  # log 1/12: the uniform's density, 1 / (2 √3)²
+    assert m["− log p(x₀), evidence"] == "−45,352"  # no decimals from 1,000 on
+    assert not any(v in ("0", "nan", "−∞") for v in list(m.values())[:4]), m
+    assert any("smaller than 10⁻³⁰⁸" in c.value for c in at.caption)
+    # the printed logs add up
+    lik, prior, ev, post = (printed_log(at, f) for f in FACTORS)
+    assert post == pytest.approx(lik + prior - ev, abs=1.5)
+    # and the densities themselves, in the tooltips, from the logs: p(x₀) ~ 10^-19696
+    (evidence,) = [x for x in at.metric if x.label == "− log p(x₀), evidence"]
+    assert "p(x₀) = " in evidence.help and "× 10⁻¹⁹⁶" in evidence.help
+
+
+def test_small_densities_print_as_logs_with_the_density_in_the_help():
+    """p(x₀|z₀) ~ 1e-12 fits a float but not a metric's column as m × 10ᵏ: the row shows
+    logs, and the help of each number the density."""
+    at = page({"prior": "Gaussian", "x0": "3", "z0": "-2", "sigma": "0.5"})
+    m = metrics(at)
+    assert "log p(x₀|z₀), likelihood" in m, m
+    (lik,) = [x for x in at.metric if x.label == "log p(x₀|z₀), likelihood"]
+    assert "p(x₀|z₀) = " in lik.help and "× 10⁻" in lik.help
+    assert any("too small to print plainly" in c.value for c in at.caption)
+    assert_numbers_match(at, page_config(prior="gaussian"), 3.0, (-2.0,))
+    plain = page({"prior": "Gaussian", "x0": "1", "z0": "0.5"})  # moderate: densities
+    assert "p(x₀|z₀), likelihood" in metrics(plain)
 
 
 def test_outside_a_uniform_box_the_prior_and_posterior_are_exactly_zero():
-    at = page({"prior": "Uniform", "z0": "3"})
+    at = page({"prior": "Uniform", "z0": "2"})  # the box is [-√3, √3]
     m = metrics(at)
     assert m["× p(z₀), prior"] == "0" and m["= p(z₀|x₀), posterior"] == "0"
     assert m["p(x₀|z₀), likelihood"] != "0"
+    far = page({"prior": "Uniform", "z0": "4"})  # a tiny likelihood too: the row of logs
+    assert printed_log(far, "p(z₀), prior") == -math.inf
+    assert metrics(far)["= log p(z₀|x₀), posterior"] == "−∞"
     assert any("outside the prior's box" in c.value for c in at.caption)
 
 
@@ -286,6 +315,12 @@ def test_densities_print_from_their_logs(log_p, text):
     assert views.fmt_log_density(log_p) == text
     if log_p > -math.inf:
         assert log_of_printed(text) == pytest.approx(log_p, abs=1e-3)
+
+
+@pytest.mark.parametrize("v, text", [(-2.4849, "−2.48"), (0.5, "0.50"), (-999.994, "−999.99"),
+                                     (-45351.8, "−45,352"), (-math.inf, "−∞")])
+def test_log_densities_print_short(v, text):
+    assert views.fmt_log(v) == text
 
 
 def test_a_far_observation_notes_the_flat_curves_in_one_dimension():

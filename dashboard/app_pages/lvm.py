@@ -66,7 +66,7 @@ else:
     panels.metric_row([("log p(x₀)", f"{q.log_evidence:.4f}", "The log evidence, exact."),
                        ("ELBO", f"{q.elbo:.4f}", "E_q[log p(x₀, z)] − E_q[log q(z|x₀)]"),
                        ("gap", f"{q.gap:.4f}", "KL(q(z|x₀) ‖ p(z|x₀)) = log p(x₀) − ELBO")])
-    left, right = st.columns(2, gap="medium")
+    left, right = views.side_by_side()
     with left:
         views.show(views.q_figure_1d(config, view, q) if dim == 1
                    else views.q_figure_2d(config, view, q), "lvm_q")
