@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import altair as alt
 import numpy as np
+import pandas as pd
 import streamlit as st
 import torch
 
@@ -145,9 +147,21 @@ def _prior_curve(config: PriorConfig, latent_dim: int) -> tuple[np.ndarray, np.n
     return z.numpy(), prior_z1_density(config, latent_dim, z).numpy()
 
 
+PLOT_HEIGHT = 70  # the plotting area of the sidebar's p(z₁); axes and labels come on top
+
+
 def prior_density_chart(config: PriorConfig, latent_dim: int = 1):
+    """p(z₁) as a filled area. The height is the plotting area's (autosize fit-x): in the
+    narrow sidebar Streamlit's default would squeeze the axes' labels into the plot."""
     z, p = _prior_curve(config, latent_dim)
-    return charts.density(z, p, x_title="z₁", y_title="p(z₁)", h=90)
+    df = pd.DataFrame({"z₁": z, "p(z₁)": p})
+    return alt.Chart(df, height=charts.height(PLOT_HEIGHT)).mark_area(
+        color=charts.MODEL, opacity=0.35, line={"color": charts.MODEL}).encode(
+        x=alt.X("z₁:Q", title="z₁"),
+        y=alt.Y("p(z₁):Q", title="p(z₁)", axis=alt.Axis(tickCount=2, format=".1f"),
+                scale=alt.Scale(domain=[0, max(0.1, float(p.max()) * 1.1)], nice=False)),
+        tooltip=[alt.Tooltip("z₁:Q", format=".2f"), alt.Tooltip("p(z₁):Q", format=".3f")],
+    ).properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
 
 
 def ae_controls(default: AEConfig, where=None, datasets_allowed: list[str] | None = None

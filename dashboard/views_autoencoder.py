@@ -42,6 +42,8 @@ CURVES = {"train_recon": "training error", "test_recon": "held-out error"}
 # (charts._style's default) squeezes the plot, to nothing for short charts. These charts keep
 # their legends on the right, where a wide layout has room.
 RIGHT = alt.Legend(orient="right")
+EPOCH_AXIS = alt.Axis(tickMinStep=1, format="d")  # whole epochs, not 1.1, 1.2, ...
+PAD = alt.AutoSizeParams(type="pad", contains="padding")
 LEGEND_W = 130  # width added to a fixed-size chart for its legend on the right
 
 PROJ = Param("proj", "Projection", "pca", "choice", options=("pca", "dims"),
@@ -185,7 +187,7 @@ def error_chart(history: list[dict], pca: float, k: int, log_y: bool = False
     scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
     return alt.Chart(df, height=charts.height(220)).mark_line(
         strokeWidth=2 * charts.scale()).encode(
-        x=alt.X("epoch:Q", title="epoch"),
+        x=alt.X("epoch:Q", title="epoch", axis=EPOCH_AXIS),
         y=alt.Y("err:Q", title="error (log scale)" if log_y else ERROR_TITLE, scale=scale),
         color=alt.Color("curve:N", title=None, legend=RIGHT, scale=alt.Scale(
             domain=labels, range=[charts.FAKE, charts.OKABE_ITO[3], charts.REAL])),
@@ -631,11 +633,14 @@ def codes_chart(codes: np.ndarray, z_std: np.ndarray, z_fit: np.ndarray) -> alt.
     k = codes.shape[1]
     z1, z2 = charts.zname(0), charts.zname(1)
     sources = ["training codes", "N(0, I)", "fitted Gaussian"]
-    color = alt.Color("source:N", title=None, legend=None if k == 1 else RIGHT,
+    # the chart sits in the narrower of two columns: the legend goes below, in one row, so
+    # that plot and legend fit the column's width
+    below = alt.Legend(orient="bottom", direction="horizontal", title=None)
+    color = alt.Color("source:N", title=None, legend=None if k == 1 else below,
                       scale=alt.Scale(domain=sources, range=["#999999", charts.REAL,
                                                              charts.FAKE]))
     title = "Where the random codes fall" + (f" (z₁, z₂ of {k})" if k > 2 else "")
-    side = int(330 * min(charts.scale(), 1.2))
+    side = int(300 * min(charts.scale(), 1.2))
     frames = [(codes[:1500], sources[0]), (z_std, sources[1]), (z_fit, sources[2])]
     if k == 1:
         df = pd.concat([pd.DataFrame({z1: z[:, 0], "source": src}) for z, src in frames],
@@ -649,12 +654,14 @@ def codes_chart(codes: np.ndarray, z_std: np.ndarray, z_fit: np.ndarray) -> alt.
     domain = charts.square_domain(df[z1].to_numpy(), df[z2].to_numpy())
     x = alt.X(f"{z1}:Q", scale=alt.Scale(domain=domain[0]))
     y = alt.Y(f"{z2}:Q", scale=alt.Scale(domain=domain[1]))
-    base = alt.Chart(df, width=side + LEGEND_W, height=side, title=title)
+    base = alt.Chart(df, width=side, height=side, title=title)
     grey = base.transform_filter(alt.datum.source == sources[0]).mark_circle(
         size=10 * charts.scale(), opacity=0.35).encode(x=x, y=y, color=color)
     drawn = base.transform_filter(alt.datum.source != sources[0]).mark_circle(
         size=40 * charts.scale(), opacity=0.9).encode(x=x, y=y, color=color)
-    return alt.layer(grey, drawn)
+    # "pad": the plot keeps its square; axes and the legend come around it (Streamlit's
+    # default would squeeze the plot to make room for them)
+    return alt.layer(grey, drawn).properties(autosize=PAD)
 
 
 def no_prior_text(config: AEConfig) -> str:

@@ -414,6 +414,9 @@ def _grid_span(model) -> str:
 # --- charts -----------------------------------------------------------------------------------
 
 BOTTOM = alt.Legend(orient="bottom")  # fixed-size charts in columns: legends below the plot
+BOTTOM_5 = alt.Legend(orient="bottom", columns=5)  # ten digits in two rows: narrow enough to
+# share the row below the map with the paths' legend
+TOP = alt.Legend(orient="top", direction="horizontal")
 
 
 def _pad(chart):
@@ -469,7 +472,7 @@ def latent_map(df: pd.DataFrame, proj: dict, view: MapView, colour: str,
                           alt.Tooltip("rotation:Q", format=".0f"),
                           alt.Tooltip("x:Q", format=".2f"), alt.Tooltip("y:Q", format=".2f")])
     points = alt.Chart(df).mark_circle(size=30 * charts.scale(), opacity=0.75).encode(
-        x=x, y=y, color=_colour_encoding(df, colour, legend=BOTTOM), tooltip=tooltip
+        x=x, y=y, color=_colour_encoding(df, colour, legend=BOTTOM_5), tooltip=tooltip
     ).add_params(pick)
     layers = []
     if manifold is not None:
@@ -491,7 +494,7 @@ def latent_map(df: pd.DataFrame, proj: dict, view: MapView, colour: str,
     ends = df.iloc[[view.point, view.end]].assign(role=["selected", "end"])
     layers.append(alt.Chart(ends).mark_point(size=260 * charts.scale(), filled=False,
                                              strokeWidth=2.5).encode(
-        x=x, y=y, shape=alt.Shape("role:N", title=None, legend=BOTTOM,
+        x=x, y=y, shape=alt.Shape("role:N", title=None, legend=TOP,
                                   scale=alt.Scale(domain=["selected", "end"],
                                                   range=["circle", "square"])),
         stroke=alt.value("#000000")))

@@ -117,6 +117,7 @@ def prior_problem(config: VAEConfig) -> str | None:
 
 # charts drawn side by side keep their width for the plot: legend below, in two columns
 HALF_WIDTH_LEGEND = alt.Legend(orient="bottom", columns=2, symbolStrokeWidth=2.5)
+EPOCH_AXIS = alt.Axis(tickMinStep=1, format="d")  # whole epochs, not 0.2, 0.4, ...
 
 
 def _y_domain(values: list[float], rows_first_epoch: list[float]) -> list[float] | None:
@@ -161,7 +162,7 @@ def elbo_chart(history: list[dict], final: dict | None = None) -> alt.Chart | No
     tip = [alt.Tooltip("epoch:Q", format=".0f"), "metric:N", alt.Tooltip("nats:Q", format=".2f")]
     base = alt.Chart(df, title=f"{MINUS}ELBO and {MINUS}log p(x)", height=charts.height(230))
     lines = base.mark_line(strokeWidth=2 * charts.scale(), clip=True).encode(
-        x=alt.X("epoch:Q", title="epoch"), y=y, color=color, tooltip=tip)
+        x=alt.X("epoch:Q", title="epoch", axis=EPOCH_AXIS), y=y, color=color, tooltip=tip)
     dots = base.transform_filter(alt.datum.metric == IWAE_LABEL % IWAE_K_EVAL).mark_point(
         filled=True, size=30 * charts.scale(), clip=True).encode(x="epoch:Q", y=y, color=color,
                                                                  tooltip=tip)
@@ -190,7 +191,7 @@ def split_chart(history: list[dict]) -> alt.Chart | None:
     return fit_x(alt.Chart(df, title=f"{MINUS}ELBO = reconstruction + KL",
                            height=charts.height(230)).mark_line(
         strokeWidth=2 * charts.scale(), clip=True).encode(
-        x=alt.X("epoch:Q", title="epoch"),
+        x=alt.X("epoch:Q", title="epoch", axis=EPOCH_AXIS),
         y=alt.Y("nats:Q", title="nats per example", scale=alt.Scale(domain=domain, zero=False)),
         color=alt.Color("series:N", title=None, legend=legend, scale=alt.Scale(
             domain=labels, range=[charts.REAL, charts.REAL, charts.FAKE, charts.FAKE])),
@@ -230,7 +231,7 @@ def ae_chart(history: list[dict]) -> alt.Chart | None:
     return fit_x(alt.Chart(df, title="Autoencoder: squared reconstruction error",
                            height=charts.height(150)).mark_line(
         strokeWidth=2 * charts.scale(), clip=True).encode(
-        x=alt.X("epoch:Q"), y=alt.Y("error:Q", title="squared error",
+        x=alt.X("epoch:Q", axis=EPOCH_AXIS), y=alt.Y("error:Q", title="squared error",
                                     scale=alt.Scale(domain=domain, zero=False)),
         color=alt.Color("metric:N", title=None, scale=alt.Scale(
             domain=list(AE_CURVES.values()), range=[charts.REAL, charts.FAKE]))))
@@ -391,7 +392,9 @@ def kl_section(config: VAEConfig, result) -> dict:
     def build():
         df = pd.DataFrame({"dimension": names, "value": value,
                            "state": np.where(active, "active", "collapsed")})
-        return fit_x(alt.Chart(df, title=title, height=charts.height(170))).mark_bar().encode(
+        bar = {"size": 60 * charts.scale()} if d <= 4 else {}  # not one bar across the page
+        return fit_x(alt.Chart(df, title=title, height=charts.height(170))).mark_bar(
+            **bar).encode(
             x=alt.X("dimension:N", sort=names, title=None, axis=alt.Axis(labelAngle=0)),
             y=alt.Y("value:Q", title="nats" if rep["kl"] is not None else "variance"),
             color=alt.Color("state:N", title=None, scale=alt.Scale(

@@ -105,6 +105,18 @@ def test_the_linear_caption_states_the_gap_measured_at_this_k():
     assert "it ended" not in training_note(lin, 1, None)
 
 
+def test_the_random_codes_chart_fits_its_narrow_column():
+    """Its legend sat on the right of a 460 px chart in a ~380 px column and was cut off: the
+    legend goes below, and the square plot keeps its size ("pad")."""
+    from dashboard.views_autoencoder import codes_chart
+    z = np.random.default_rng(0).standard_normal((50, 3))
+    spec = codes_chart(z, z[:10], z[:10]).to_dict()
+    assert spec["autosize"] == {"type": "pad", "contains": "padding"}
+    assert spec["width"] == spec["height"] <= 360
+    legends = [layer["encoding"]["color"].get("legend") for layer in spec["layer"]]
+    assert all(lg and lg["orient"] == "bottom" for lg in legends)
+
+
 def test_the_linear_comparison_config_is_within_2_percent_of_pca_on_digits():
     """The page's linear autoencoder at k = 2 (the slowest k to converge of 1..64)."""
     m = run_to_end(linear_match(AEConfig(latent_dim=2)), threads=1).metrics

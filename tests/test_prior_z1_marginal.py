@@ -63,3 +63,12 @@ def test_a_wide_mixture_is_plotted_to_its_outer_components():
     z, p = controls._prior_curve(wide, 1)
     assert z[-1] >= 4.0 + 3 * wide.component_scale - 1e-9
     assert p[0] < 0.02 * p.max() and p[-1] < 0.02 * p.max()
+
+
+def test_the_sidebar_plot_keeps_its_plot_area():
+    """In the narrow sidebar a height that counted the axes squeezed the plot to a line and
+    stacked its tick labels: the height is the plotting area's (autosize fit-x)."""
+    spec = controls.prior_density_chart(MIXTURE, 2).to_dict()
+    assert spec["autosize"] == {"type": "fit-x", "contains": "padding"}
+    assert spec["height"] >= controls.PLOT_HEIGHT
+    assert spec["encoding"]["y"]["scale"]["domain"][0] == 0
