@@ -105,27 +105,51 @@ def _status_line(h: RunHandle) -> str:
         pos = h.queue_position
         where = "waiting for another run of the same settings" if h.elsewhere else (
             f"position {pos} in the queue" if pos else "starting")
-        return f"Queued ({where}): it starts when a worker is free."
+        held = " It will start paused." if h.pausing else ""
+        return f"Queued ({where}): it starts when a worker is free.{held}"
     if h.status == "running":
         total = h.total_steps or 1
-        return (f"Training: step {h.step:,} of {total:,} "
-                f"(epoch {h.epoch:.1f}), {100 * h.fraction:.0f} %")
+        where = (f"step {h.step:,} of {total:,} (epoch {h.epoch:.1f}), "
+                 f"{100 * h.fraction:.0f} %, {h.seconds:.1f} s")
+        if h.paused:
+            return f"Paused at {where}"
+        if h.stepping_to is not None:
+            return f"Stepping to step {h.stepping_to:,}: {where}"
+        if h.pausing:
+            return f"Pausing: {where}"
+        return f"Training: {where}"
     return h.status
 
 
 def run_panel(config, *, curves: dict[str, str], x: str = "epoch", y_title: str = "nats",
               live_view: Callable[[dict | None, RunHandle], None] | None = None,
               train_label: str = "Train", where=None, name: str = "run",
-              timeline: bool = True, chart: bool = True) -> RunView:
+              timeline: bool = True, chart: bool = True, transport: bool = False,
+              step_size: int = 1) -> RunView:
     """Start / cancel / watch / replay one configuration's run.
 
     curves maps history keys to the labels of the metric chart. live_view(snapshot, handle)
     draws the page's own picture of a run while it trains. Once done, a timeline slider
     (URL key "t", or "<name>_t" for a second panel on the page) picks one of the run's
-    snapshots for the page to draw. `name` keeps several panels on one page apart."""
+    snapshots for the page to draw. `name` keeps several panels on one page apart.
+
+    transport=True gives a live lab's controls instead of Train / Cancel: Play (start or
+    resume), Pause, Step (train to the next multiple of step_size, then pause) and Reset
+    (stop, back to the untrained model). A pause is the run's, so everyone watching the
+    same settings sees it; a run another server process trains cannot be paused."""
     where = where or st.container(border=True)
+    if transport and _left_behind(config):
+        with where:
+            h = _untrained_transport(config, name, step_size, others=True)
+            if h is None:
+                return RunView(None)
     h = lookup(config)
     with where:
+        if transport and (h is None or h.status == CANCELLED):
+            h = _untrained_transport(config, name, step_size,
+                                     cancelled=h is not None)
+            if h is None:
+                return RunView(None)
         if h is None or h.status == CANCELLED:
             slot = st.empty()
             box = slot.container()  # the button, then what it does under it
@@ -145,7 +169,8 @@ def run_panel(config, *, curves: dict[str, str], x: str = "epoch", y_title: str 
         if h.notice:
             st.info(h.notice)
         if h.active:
-            _live(h, curves, x, y_title, live_view, name, chart)
+            _live(h, curves, x, y_title, live_view, name, chart,
+                  step_size if transport else None)
             return RunView(h, history=h.history)
         if h.status == FAILED:
             st.error(f"The run failed: {h.error}")
@@ -163,17 +188,21 @@ def run_panel(config, *, curves: dict[str, str], x: str = "epoch", y_title: str 
                          ("t" if name == "run" else f"{name}_t") if timeline else None, chart)
 
 
-def _live(h: RunHandle, curves, x, y_title, live_view, name, show_chart) -> None:
+def _live(h: RunHandle, curves, x, y_title, live_view, name, show_chart,
+          step_size: int | None) -> None:
     def body():
         handle = _handles().get(h.key, h)
-        if not handle.active:
-            st.rerun()  # the whole page redraws with the finished run
-        c1, c2 = st.columns([4, 1], vertical_alignment="center")
-        c1.progress(handle.fraction, text=_status_line(handle))
-        if c2.button("Cancel", key=f"{name}_cancel"):
-            handle.cancel()
-            _handles().pop(handle.key, None)
-            st.rerun()
+        if not handle.active or handle.key in _left():
+            st.rerun()  # the whole page redraws with the finished (or reset) run
+        if step_size is not None:
+            _transport(handle, name, step_size)
+        else:
+            c1, c2 = st.columns([4, 1], vertical_alignment="center")
+            c1.progress(handle.fraction, text=_status_line(handle))
+            if c2.button("Cancel", key=f"{name}_cancel"):
+                handle.cancel()
+                _handles().pop(handle.key, None)
+                st.rerun()
         if live_view is not None:
             live_view(handle.latest_snapshot, handle)
         chart = _history_chart(handle.history, curves, x, y_title) if show_chart else None
@@ -181,6 +210,124 @@ def _live(h: RunHandle, curves, x, y_title, live_view, name, show_chart) -> None
             charts.show(chart)
 
     st.fragment(body, run_every=POLL_SECONDS)()
+
+
+# --- a live lab's transport: play, pause, step, reset ------------------------------------------
+
+LEFT_KEY = "_runs_left"  # keys of shared runs this session reset while others still watch
+TRANSPORT = (("Play", ":material/play_arrow:"), ("Pause", ":material/pause:"),
+             ("Step", ":material/skip_next:"), ("Reset", ":material/replay:"))
+
+
+def _left() -> set[str]:
+    return st.session_state.setdefault(LEFT_KEY, set())
+
+
+def _left_behind(config) -> bool:
+    """True while this session has reset a run that others still watch: it stays reset here
+    (the run carries on for them) instead of joining it again on the next rerun."""
+    from models.runs import run_key
+    key = run_key(config)
+    left = _left()
+    if key not in left:
+        return False
+    h = manager().peek(config)  # peeking subscribes: let go again at once
+    if h is not None and h.active:
+        h.cancel()  # if nobody else watches any more, this stops the run
+    if h is not None and h.active:
+        return True
+    left.discard(key)  # it finished, failed or stopped: the page shows it as usual
+    return False
+
+
+def _untrained_transport(config, name: str, step_size: int, cancelled: bool = False,
+                         others: bool = False) -> RunHandle | None:
+    """The transport before a run: Play and Step start it. Returns the new handle, if any."""
+    slot = st.empty()
+    box = slot.container()
+    cols = box.columns(len(TRANSPORT))
+    helps = ("Train these settings in the background and watch them live.", None,
+             f"Train {step_size:,} steps (to the first snapshot), then pause.", None)
+    clicked = {}
+    for col, (label, icon), help_ in zip(cols, TRANSPORT, helps):
+        startable = label in ("Play", "Step")
+        clicked[label] = col.button(label, icon=icon, key=f"{name}_{label.lower()}0",
+                                    type="primary" if label == "Play" else "secondary",
+                                    disabled=not startable, help=help_, width="stretch")
+    if clicked["Play"] or clicked["Step"]:
+        try:
+            h = submit(config)
+        except ValueError as e:  # ConfigError, PriorMismatch, LimitExceeded
+            box.error(str(e))
+            return None
+        _left().discard(h.key)
+        if clicked["Step"] and h.active:
+            h.step_forward(step_size)
+        slot.empty()  # the live panel takes the buttons' place
+        return h
+    if others:
+        box.caption("You reset this run, but others are watching the same settings, so it "
+                    "carries on for them. Play joins it again.")
+    else:
+        box.caption("This configuration has not been trained yet. Play trains it in the "
+                    "background; Step trains to the first snapshot and pauses. Identical "
+                    "settings from anyone share one run and come back instantly next time."
+                    + (" The last run was reset." if cancelled else ""))
+    return None
+
+
+def _reset(handle: RunHandle) -> None:
+    """on_click of Reset: stop watching (the run stops when nobody else watches it)."""
+    handle.cancel()
+    _handles().pop(handle.key, None)
+    _left().add(handle.key)
+
+
+def _step_to_next(handle: RunHandle, step_size: int) -> None:
+    handle.step_forward(step_size - handle.step % step_size)
+
+
+def _transport(h: RunHandle, name: str, step_size: int) -> None:
+    """A running lab's transport and status (inside the live fragment). Buttons act in their
+    on_click, so the fragment's redraw right after already shows the new state."""
+    held = h.paused or h.pausing
+    if h.elsewhere:  # another server process trains it: only leaving is possible here
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
+        c1.progress(h.fraction, text=_status_line(h))
+        c2.button("Reset", icon=":material/replay:", key=f"{name}_reset", on_click=_reset,
+                  args=(h,), width="stretch", help="Stop watching this run.")
+        st.caption("This run is trained by another server process that shares the cache "
+                   "(it started there first), so it cannot be paused or stepped from here."
+                   + (" It is paused there." if h.paused else ""))
+        return
+    can = h.can_pause
+    playing = not held and h.stepping_to is None
+    cols = st.columns(len(TRANSPORT))
+    specs = {
+        "Play": dict(on_click=h.resume, disabled=playing,
+                     type="primary" if not playing else "secondary",
+                     help="Resume training (for everyone watching these settings)."),
+        "Pause": dict(on_click=h.pause, disabled=held or not can,
+                      help="Hold the run where it is, for everyone watching these settings."),
+        "Step": dict(on_click=_step_to_next, args=(h, step_size), disabled=not can,
+                     help=f"Train to the next snapshot (every {step_size:,} steps), then "
+                          "pause."),
+        "Reset": dict(on_click=_reset, args=(h,),
+                      help="Stop this run and go back to the untrained model."),
+    }
+    for col, (label, icon) in zip(cols, TRANSPORT):
+        col.button(label, icon=icon, key=f"{name}_{label.lower()}", width="stretch",
+                   **specs[label])
+    st.progress(h.fraction, text=_status_line(h))
+    if h.paused:
+        left = h.pause_left
+        st.info(f"**Paused for everyone watching these settings**: one run serves them all, "
+                f"so Play resumes it for all of them. A paused run holds a training worker, "
+                f"so after {int(left // 60)}:{int(left % 60):02d} more paused it plays on by "
+                "itself to the end and is saved.", icon=":material/pause_circle:")
+    elif h.pause_spent:
+        st.caption("This run has been paused for as long as a run may hold a worker, so it "
+                   "plays on to the end (it is saved when done) and can no longer be paused.")
 
 
 def _finished(h: RunHandle, result: RunResult, curves, x, y_title, timeline_key,

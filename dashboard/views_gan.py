@@ -60,8 +60,10 @@ N_FAKE = Param("shown", "Generated points shown", SNAPSHOT_POINTS, "int", lo=50,
                     "snapshot).")
 SHOW_D = Param("heat", "Discriminator heatmap", True, "bool",
                help="Colour the plane by the discriminator's output D(x).")
-PLAY = Param("play", "Play the replay", False, "bool",
-             help="Step through the saved snapshots automatically, looping at the end.")
+# Playing is a server-side flag flipped by a button, not a toggle: a widget's value comes back
+# with every rerun request, so a fragment timer that fired just before a click would carry the
+# old "on" and undo the pause; a button's click is never repeated.
+PLAYING = "_gan_replay_playing"
 REPLAY_SECONDS = 0.6  # one snapshot per this many seconds while the replay plays
 
 # discriminator colours: orange where D says "generated", white at 1/2, blue where "real"
@@ -450,7 +452,13 @@ def _step_replay(delta: int, n: int) -> None:
     """on_click of the step buttons: move one snapshot (or to the start) and pause."""
     t = st.session_state.get("t", n - 1)
     st.session_state["t"] = 0 if delta is None else int(min(max(t + delta, 0), n - 1))
-    st.session_state[PLAY.key] = False
+    st.session_state[PLAYING] = False
+
+
+def _play_replay() -> None:
+    """on_click of Play / Pause the replay: playing moves on at once, then on a timer."""
+    st.session_state[PLAYING] = not st.session_state.get(PLAYING, False)
+    st.session_state["_gan_replay_last"] = 0.0
 
 
 def replay(config: GANConfig, result, n_fake: int, heat: bool) -> None:
@@ -462,10 +470,10 @@ def replay(config: GANConfig, result, n_fake: int, heat: bool) -> None:
     timeline = Param("t", "Replay training", n - 1, "int", lo=0, hi=max(1, n - 1), step=1,
                      fmt=f"snapshot %d of {n - 1}",
                      help="Scrub through the snapshots saved while this run trained.")
-    auto = bool(st.session_state.get(PLAY.key, PLAY.default)) and n > 1
+    auto = bool(st.session_state.get(PLAYING, False)) and n > 1
 
     def body():
-        playing = bool(st.session_state.get(PLAY.key, PLAY.default)) and n > 1
+        playing = bool(st.session_state.get(PLAYING, False)) and n > 1
         if playing != auto:  # play was switched: the fragment's timer must change too
             st.rerun()
         if playing:
@@ -484,7 +492,10 @@ def replay(config: GANConfig, result, n_fake: int, heat: bool) -> None:
         c[2].button("Step", icon=":material/chevron_right:", key="gan_forward",
                     on_click=_step_replay, args=(1, n), width="stretch",
                     help="One snapshot forward (and pause).")
-        state.widget(PLAY, c[3])
+        c[3].button("Pause the replay" if playing else "Play the replay",
+                    icon=":material/pause:" if playing else ":material/play_arrow:",
+                    key="gan_play", on_click=_play_replay, disabled=n < 2, width="stretch",
+                    help="Step through the saved snapshots automatically, looping at the end.")
         i = state.widget(timeline) if n > 1 else 0
         i = min(int(i), n - 1)
         snap = snaps[i]
@@ -667,6 +678,33 @@ def inversion(key: str, target: str, index: int, weight: float, _model) -> dict:
         out["z_dist"] = float(np.linalg.norm(inv.z - z_true[0].numpy()))
         out["z_true_norm"] = float(z_true[0].norm())
     return out
+
+
+DIGITS_PARAMS = (SAMPLE_SEED, Z_A, Z_B, PATH, POS, TARGET, INDEX, GEN_SEED, PRIOR_WEIGHT)
+
+
+def keep_link(params=DIGITS_PARAMS) -> list[str]:
+    """Call while the digits GAN is untrained, so its controls are not drawn. A link's values
+    for them are kept for when they are (after training) instead of being dropped by the
+    link check as "not a setting of this page". Returns what cannot be used, in words."""
+    raw = st.session_state.get(state.RAW_KEY, {})
+    pending = st.session_state.setdefault(state.PENDING_KEY, {})
+    problems = []
+    for p in params:
+        if p.key not in raw:
+            continue
+        value = raw.pop(p.key)
+        if p.parse(value)[0]:
+            pending[p.key] = value
+        else:
+            problems.append(f"{p.label} = “{value[:40]}” ({p.reason(value)})")
+    return problems
+
+
+def snapshot_interval(config: GANConfig) -> int:
+    """Steps between the GAN's evaluations, each with a snapshot for the live view
+    (models.train._train_gan: every steps // 50); the lab's Step button trains to the next."""
+    return max(1, config.steps // 50)
 
 
 def inversion_controls() -> tuple[str, int, float]:

@@ -639,6 +639,15 @@ class RunHandle:
         return snaps[-1] if snaps else None
 
     @property
+    def seconds(self) -> float:
+        """Wall-clock seconds this run has trained so far (paused time excluded)."""
+        r = self._run
+        if r.started is None:
+            return 0.0
+        end = r.finished if r.finished is not None else time.time()
+        return max(0.0, end - r.started - r.paused_for(time.monotonic()))
+
+    @property
     def queue_position(self) -> int | None:
         return self._manager.queue_position(self._run)
 

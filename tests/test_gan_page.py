@@ -5,6 +5,7 @@ figures' data against the model."""
 
 import re
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -56,7 +57,7 @@ def _metrics(at) -> dict[str, str]:
 
 
 def _train_lab(at):
-    button = _button(at, "Train")
+    button = _button(at, "Play")
     if button is not None:  # another test may have trained the same settings
         button.click().run()
     assert not errors(at), errors(at)
@@ -77,7 +78,7 @@ def test_defaults_are_the_covering_preset_and_the_page_defaults_list():
     assert widget(at, "d_lr").value == c.d_lr and widget(at, "g_lr").value == c.g_lr
     assert widget(at, "d_steps").value == c.d_steps and widget(at, "steps").value == c.steps
     assert widget(at, "data").options == views_gan.LAB_DATASETS
-    assert _button(at, "Train") is not None
+    assert _button(at, "Play") is not None and _button(at, "Train") is None
     assert _button(at, "Train the digits GAN") is not None
 
 
@@ -117,7 +118,7 @@ def test_a_changed_control_is_named_beside_the_preset():
 def test_other_settings_draw_without_error(query):
     at = open_page(PAGE, query)
     assert not errors(at), (query, errors(at))
-    assert _button(at, "Train") is not None
+    assert _button(at, "Play") is not None
 
 
 # --- a tiny run through the UI ------------------------------------------------------------------
@@ -138,13 +139,19 @@ def test_a_tiny_run_trains_then_replays_with_step_start_and_play():
     assert _metrics(at)["Step"] == "0" and "D loss" not in _metrics(at)  # no losses yet
     _button(at, "Step").click().run()
     assert widget(at, "t").value == 1
-    widget(at, "play").set_value(True).run()  # play moves on at once, then on a timer
+    _button(at, "Play the replay").click().run()  # play moves on at once, then on a timer
     assert not errors(at)
     assert "playing" in _captions(at) and widget(at, "t").value == 2
+    assert _button(at, "Play the replay") is None and _button(at, "Pause the replay")
     _button(at, "Step").click().run()  # stepping pauses
-    assert widget(at, "play").value is False and widget(at, "t").value == 3
+    assert _button(at, "Play the replay") is not None and widget(at, "t").value == 3
     at.run()
     assert widget(at, "t").value == 3 and "playing" not in _captions(at)
+    _button(at, "Play the replay").click().run()
+    assert widget(at, "t").value == 4
+    _button(at, "Pause the replay").click().run()  # and the pause button pauses
+    at.run()
+    assert widget(at, "t").value == 4 and "playing" not in _captions(at)
     # the timeline is in the link, so a link opens the replay at that snapshot
     at2 = open_page(PAGE, {**TINY, "seed": "11", "t": "5"})
     assert widget(at2, "t").value == 5 and not errors(at2)
@@ -153,17 +160,100 @@ def test_a_tiny_run_trains_then_replays_with_step_start_and_play():
 def test_the_live_view_draws_snapshots_while_a_run_trains():
     at = open_page(PAGE, {"steps": "20000", "seed": "12", "g_hidden": "16",
                           "d_hidden": "16", "batch": "32"})
-    _button(at, "Train").click().run()
+    _button(at, "Play").click().run()
 
-    def live(at):  # still training (Cancel is offered) and a snapshot is drawn
-        return _button(at, "Cancel") is not None and "Snapshot at step" in _captions(at)
+    def live(at):  # still training (Reset is offered) and a snapshot is drawn
+        return _button(at, "Reset") is not None and "Snapshot at step" in _captions(at)
     assert _run_until(at, live, timeout=120)
-    assert "Training: step" in at.get("progress")[0].proto.text
+    assert "Training: step" in _progress(at)
     assert "Modes covered" in _metrics(at)
     assert len(at.get("vega_lite_chart")) >= 3  # the two panels, losses, mode coverage
-    _button(at, "Cancel").click().run()
+    assert _button(at, "Play").disabled and not _button(at, "Pause").disabled
+    _button(at, "Reset").click().run()
     at.run()
-    assert _button(at, "Train") is not None and not errors(at)
+    assert _button(at, "Play") is not None and not _button(at, "Play").disabled
+    assert _button(at, "Reset").disabled and not errors(at)
+    assert "The last run was reset." in _captions(at)
+
+
+# --- play, pause, step and reset ------------------------------------------------------------------
+
+LONG = {"steps": "20000", "g_hidden": "16", "d_hidden": "16", "batch": "32"}
+
+
+def _progress(at) -> str:
+    bars = at.get("progress")
+    return bars[0].proto.text if bars else ""
+
+
+def _shown_step(at) -> int:
+    m = re.search(r"step ([\d,]+) of", _progress(at))
+    return int(m.group(1).replace(",", "")) if m else -1
+
+
+def _paused_at(at) -> int | None:
+    m = re.match(r"Paused at step ([\d,]+) of", _progress(at))
+    return int(m.group(1).replace(",", "")) if m else None
+
+
+def test_untrained_lab_offers_play_and_step_but_not_pause_or_reset():
+    at = open_page(PAGE, {**LONG, "seed": "14"})
+    assert [b.label for b in at.button][:4] == ["Play", "Pause", "Step", "Reset"]
+    assert not _button(at, "Play").disabled and not _button(at, "Step").disabled
+    assert _button(at, "Pause").disabled and _button(at, "Reset").disabled
+    assert "not been trained yet" in _captions(at)
+
+
+def test_step_pause_play_and_reset_a_live_run():
+    interval = views_gan.snapshot_interval(GANConfig(steps=20000))
+    assert interval == 400
+    at = open_page(PAGE, {**LONG, "seed": "15"})
+    _button(at, "Step").click().run()  # starts the run, held at the first snapshot
+    assert not errors(at), errors(at)
+    assert _run_until(at, lambda a: _paused_at(a) is not None, timeout=180)
+    assert _paused_at(at) == interval
+    info = " | ".join(i.value for i in at.info)
+    assert "Paused for everyone watching these settings" in info
+    assert not _button(at, "Play").disabled and _button(at, "Pause").disabled
+    assert f"Snapshot at step {interval:,}." in _captions(at)  # the step's snapshot is drawn
+    # held: no progress while paused
+    time.sleep(1.5)
+    at.run()
+    assert _paused_at(at) == interval
+    # another session with the same settings watches the same run, and sees it paused
+    other = open_page(PAGE, {**LONG, "seed": "15"})
+    assert _paused_at(other) == interval and not errors(other)
+    # Step again: to the next snapshot, then held
+    _button(at, "Step").click().run()
+    assert _run_until(at, lambda a: (_paused_at(a) or 0) > interval, timeout=120)
+    assert _paused_at(at) == 2 * interval
+    # Play resumes; Pause holds it wherever it is
+    _button(at, "Play").click().run()
+    assert _run_until(at, lambda a: "Training: step" in _progress(a)
+                      and _shown_step(a) > 2 * interval, timeout=120)
+    assert _button(at, "Play").disabled
+    _button(at, "Pause").click().run()
+    assert _run_until(at, lambda a: _paused_at(a) is not None, timeout=60)
+    held = _paused_at(at)
+    assert held > 2 * interval
+    other.run()
+    assert _paused_at(other) == held  # the other session sees the same pause
+    # Reset here: the other session still watches, so the run carries on for it
+    _button(at, "Reset").click().run()
+    at.run()
+    assert _button(at, "Play") is not None and _button(at, "Reset").disabled
+    assert "others are watching the same settings" in _captions(at)
+    other.run()
+    assert _paused_at(other) == held and not errors(other)
+    # when the other session resets too, nobody watches: the run stops
+    _button(other, "Reset").click().run()
+    other.run()
+    assert _button(other, "Play") is not None and not errors(other)
+    at.run()
+    assert "The last run was reset." in _captions(at) and not errors(at)
+    from dashboard import panels
+    config = GANConfig(steps=20000, g_hidden=16, d_hidden=16, batch_size=32, seed=15)
+    assert panels.manager().peek(config).status == "cancelled"
 
 
 def test_one_dimensional_noise_on_moons_has_a_curve_and_no_mode_metrics():
@@ -265,3 +355,20 @@ def test_a_tiny_digits_gan_shows_samples_interpolation_and_inversion(tiny_digits
     assert "The target was made by a z" in _captions(at)
     widget(at, "lam").set_value(0.1).run()
     assert not errors(at) and "Found in" in _captions(at)
+
+
+def test_a_link_to_digit_settings_waits_for_the_digits_gan_to_be_trained(monkeypatch):
+    config = replace(TINY_DIGITS, seed=5)  # untrained in this test's cache
+    monkeypatch.setattr(views_gan, "DIGITS", config)
+    at = open_page(PAGE, {"digit": "230", "lam": "0.1", "z_a": "5000"})
+    assert not errors(at)
+    notices = " | ".join(i.value for i in at.info)
+    assert "not a setting of this page" not in notices  # kept, not dropped
+    warnings = " | ".join(w.value for w in at.warning)
+    assert "Start: noise seed = “5000” (expects a whole number from 0 to 999)" in warnings
+    _button(at, "Train the digits GAN").click().run()
+    assert _run_until(at, _digits_trained), "the digits GAN did not finish"
+    assert "Digit #230: a 4." in _captions(at)  # test digits: 50 per class, in class order
+    assert widget(at, "digit").value == 230 and widget(at, "lam").value == 0.1
+    assert widget(at, "z_a").value == views_gan.Z_A.default
+    assert not at.warning

@@ -87,3 +87,48 @@ def test_runs_per_session_limit_is_explained(monkeypatch, tmp_path):
     [b for b in at.button if b.label == "Train"][0].click().run()
     assert not at.exception
     assert any("most this server allows" in e.value for e in at.error)
+
+
+def lab_app():
+    import streamlit as st
+
+    from dashboard import panels, state
+    from models.train import AEConfig
+
+    state.begin_run("lab")
+    cfg = AEConfig(dataset="moons", latent_dim=1, hidden=16, epochs=900, batch_size=256,
+                   seed=st.session_state.get("seed_for_test", 321))
+    panels.run_panel(cfg, curves={"test_recon": "held-out error"}, transport=True,
+                     step_size=10)
+
+
+def _labels(at):
+    return [b.label for b in at.button]
+
+
+def test_a_run_another_server_process_trains_has_no_pause_controls():
+    from filelock import FileLock
+
+    from dashboard import panels
+    from models.runs import run_key
+    from models.train import AEConfig
+    cfg = AEConfig(dataset="moons", latent_dim=1, hidden=16, epochs=900, batch_size=256,
+                   seed=322)
+    cache = panels.manager().cache
+    other = FileLock(str(cache.root / "locks" / f"{run_key(cfg)}.lock"))
+    other.acquire()  # as another server process training the same settings would
+    try:
+        at = AppTest.from_function(lab_app, default_timeout=30)
+        at.session_state["seed_for_test"] = 322
+        at.run()
+        assert _labels(at) == ["Play", "Pause", "Step", "Reset"]
+        [b for b in at.button if b.label == "Play"][0].click().run()
+        assert not at.exception
+        assert _labels(at) == ["Reset"]  # no Play, Pause or Step for a run trained elsewhere
+        assert any("another server process" in c.value for c in at.caption)
+        assert "waiting for another run" in at.get("progress")[0].proto.text
+        [b for b in at.button if b.label == "Reset"][0].click().run()
+        at.run()
+        assert _labels(at)[:4] == ["Play", "Pause", "Step", "Reset"] and not at.exception
+    finally:
+        other.release()

@@ -24,14 +24,18 @@ panels.explain(
     "has matched the data, D is ½ everywhere. On the right, the generator's image of a grid of "
     "noise points shows how G warps the noise space onto the data.\n\n"
     "**Training runs in the background**, in a separate process, while this page shows the "
-    "newest snapshot several times a second. Train plays a run and Cancel stops it. A "
-    "finished run is kept: it opens instantly next time, for anyone who picks the same "
-    "settings, and its saved snapshots can be replayed (play, pause, step) on the timeline "
-    "below without training again.",
+    "newest snapshot several times a second. Play starts (or resumes) it, Pause holds it, "
+    "Step trains to the next snapshot and pauses, and Reset stops it and goes back to the "
+    "untrained model. Everyone who picks the same settings watches one shared run, so a "
+    "pause holds it for all of them; a paused run gives its worker back after "
+    f"{panels.manager().pause_limit / 60:g} minutes by playing on to the end. A finished run "
+    "is kept: it opens instantly next time, for anyone, and its saved snapshots can be "
+    "replayed (play, pause, step) on the timeline below without training again.",
     title="How to read the lab")
 n_fake, heat = v.display_controls()
 run = panels.run_panel(config, curves={}, chart=False, timeline=False,
-                       live_view=v.live_view(config, n_fake, heat))
+                       live_view=v.live_view(config, n_fake, heat), transport=True,
+                       step_size=v.snapshot_interval(config))
 if run.done:
     v.replay(config, run.result, n_fake, heat)
 
@@ -64,3 +68,6 @@ if digits.done:
         "towards 0, far shorter than any typical noise vector.", title="How the search works")
     target, index, weight = v.inversion_controls()
     v.inversion_section(digits.result, target, index, weight)
+else:
+    for problem in v.keep_link():  # the link's digit settings wait for the trained model
+        st.warning(f"This link's {problem} cannot be used.", icon=":material/link_off:")
