@@ -293,24 +293,44 @@ def _lecture_configs(path: str) -> list:
     return configs
 
 
+LECTURE_ROUNDS = 3  # a page may look up more runs once its first is trained (a sweep, a twin)
+
+
 def cmd_prewarm(args) -> int:
     """Train every page's default configuration (or a lecture's runs) into the cache, with a
-    progress bar and an estimate of the time left."""
+    progress bar and an estimate of the time left. A lecture's views are opened again after
+    training, since a page may look up further runs once its first is done."""
     from .pretrained import install
     from .presets import default_runs
-    from .runs import train_through_cache
     cache = _cache()
     install(cache)  # shipped runs first: they need no training
-    configs = _lecture_configs(args.lecture) if args.lecture else default_runs()
     start = time.perf_counter()
+    ready: list = []
     failed = 0
+    for _ in range(LECTURE_ROUNDS if args.lecture else 1):
+        found = _lecture_configs(args.lecture) if args.lecture else default_runs()
+        configs = [c for c in found if c not in ready]
+        if not configs:
+            break
+        failed += _train_all(configs, cache, args.threads)
+        ready += configs
+    print(f"{len(ready) - failed}/{len(ready)} configurations ready in "
+          f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _train_all(configs: list, cache, threads: int) -> int:
+    """Train configs through the cache with a progress bar; returns how many failed."""
+    from .runs import train_through_cache
+    failed = 0
+    t0 = time.perf_counter()
     for i, config in enumerate(configs):
         label = f"{config.kind} {config.dataset}"
         try:
-            for ev in train_through_cache(config, threads=args.threads, cache=cache):
+            for ev in train_through_cache(config, threads=threads, cache=cache):
                 frac = 1.0 if ev["event"] == "done" else ev["step"] / max(1, ev["total_steps"])
-                elapsed = time.perf_counter() - start
                 overall = (i + frac) / len(configs)
+                elapsed = time.perf_counter() - t0
                 eta = elapsed / overall * (1 - overall) if overall > 0.02 else None
                 line = (f"\r{_progress_bar(i + frac, len(configs))} {i + 1}/{len(configs)} "
                         f"{label:18s} {100 * overall:5.1f}%"
@@ -322,9 +342,7 @@ def cmd_prewarm(args) -> int:
         except Diverged as e:
             failed += 1
             print(f"\r{label:18s} failed: {e}".ljust(90), file=sys.stderr)
-    print(f"{len(configs) - failed}/{len(configs)} configurations ready in "
-          f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
-    return 1 if failed else 0
+    return failed
 
 
 def cmd_pretrained(args) -> int:
@@ -333,6 +351,8 @@ def cmd_pretrained(args) -> int:
         st = pretrained.status()
         print(f"{len(st.present)} shipped runs, {st.bytes / 1e6:.1f} MB "
               f"(limit {pretrained.MAX_SHIPPED_MB:.0f} MB) in {pretrained.PRETRAINED_DIR}")
+        if st.too_big:
+            print(f"  too big: {st.bytes / 1e6:.1f} MB")
         for label, keys in (("missing", st.missing), ("stale", st.stale), ("unused", st.extra)):
             for k in keys:
                 c = st.expected.get(k)

@@ -87,3 +87,30 @@ params = { beta = 4.0, latent = 8 }
 def test_every_view_of_the_shipped_lecture_opens():
     for view in lec.load(lec.DEFAULT_FILE).views:
         lec.view_configs(view)  # raises LectureError naming the view when its page fails
+
+
+def test_prewarm_a_lecture_finds_runs_a_page_needs_after_its_first(tmp_path):
+    """The autoencoder page looks up its sweep over latent sizes and its linear twin only
+    once its own run is done: prewarm opens the views again after training, so those are
+    ready too (on 2-D data, so the three runs train in seconds)."""
+    import os
+    import subprocess
+    import sys
+
+    from models.presets import ae_sweep, linear_match
+    from models.runs import RunCache, run_key
+    from models.train import AEConfig
+    f = tmp_path / "lecture.toml"
+    f.write_text('[[view]]\npage = "/autoencoder"\nparams = { data = "moons", latent = 1 }\n')
+    env = {**os.environ, "LATENT_LAB_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-m", "models", "prewarm", "--lecture", str(f)],
+                          capture_output=True, text=True, env=env, timeout=600,
+                          cwd=lec.DEFAULT_FILE.parent.parent)
+    assert proc.returncode == 0, proc.stderr
+    main = AEConfig(dataset="moons", latent_dim=1)
+    needed = {main, *ae_sweep(main), linear_match(main)}
+    assert len(needed) == 3
+    assert proc.stderr.count("finding the runs") >= 2  # opened again after the first round
+    assert "3/3 configurations ready" in proc.stderr, proc.stderr
+    cache = RunCache(tmp_path / "cache")
+    assert all(cache.has(run_key(c)) for c in needed)
