@@ -35,6 +35,7 @@ Use a warm cache (python -m models prewarm) so pages show trained models.
 from __future__ import annotations
 
 import argparse
+import re
 import os
 import socket
 import statistics
@@ -134,9 +135,14 @@ WATCH_STEPS = """() => { window.__steps = []; window.__watch = setInterval(() =>
   }, 20); }"""
 
 
+START = re.compile(r"(^|\s)(Train|Play)$")  # the run panel's start button; the GAN lab's Play
+STOP = re.compile(r"(^|\s)(Cancel|Reset)$")
+
+
 def start_training(pg) -> bool:
-    """Click the page's Train button and wait until its run shows progress."""
-    button = pg.get_by_role("button", name="Train", exact=True)
+    """Click the page's Train button (Play on the GAN lab) and wait until its run shows
+    progress."""
+    button = pg.get_by_role("button", name=START)
     if button.count() == 0:
         return False
     button.click()
@@ -205,7 +211,7 @@ def measure_page(browser, base: str, url_path: str, steps: int, slider_label: st
     out = {**base_out, "slider": label, "steps": times}
     if training:
         out["redraws"], out["still_training"] = redraw_rate(pg)
-        cancel = pg.get_by_role("button", name="Cancel")
+        cancel = pg.get_by_role("button", name=STOP)
         if cancel.count():
             cancel.first.click()
             wait_idle(pg)

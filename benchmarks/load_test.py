@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.browser_latency import ARM, CHROMIUM_ARGS  # noqa: E402
+from benchmarks.browser_latency import ARM, CHROMIUM_ARGS, START  # noqa: E402
 from dashboard.nav import existing_pages  # noqa: E402
 
 TRAIN_EVERY = 12  # a "trainer" session presses Train on about one action in this many
@@ -74,7 +74,7 @@ async def session(browser, base, path, seconds, trainer, stats, rng):
                 stats["errors"].append(f"{path}: exception on the page")
                 break
             if trainer and i % TRAIN_EVERY == 0:
-                train = pg.get_by_role("button", name="Train", exact=True)
+                train = pg.get_by_role("button", name=START)
                 if await train.count():
                     await train.first.click()
                     stats["train_clicks"] += 1

@@ -453,7 +453,10 @@ def _worker_main(conn, threads: int, cache_root: str, max_bytes: int) -> None:
     cache = RunCache(cache_root, max_bytes)
     for name in ("digits", "ring8"):  # warm the common data sets
         datasets.load(name)
-    conn.send(("ready",))
+    try:
+        conn.send(("ready",))
+    except OSError:  # the manager went away while this worker started: nothing to do
+        return
     while True:
         try:
             msg = conn.recv()
@@ -721,6 +724,8 @@ class RunManager:
         if workers is None:
             workers = int(os.environ.get(WORKERS_ENV, 0)) or self.limits.workers or \
                 max(1, min(2, os.cpu_count() or 1))
+            if self.limits.workers:  # a server's limits file has the last word
+                workers = min(workers, self.limits.workers)
         self.n_workers, self.threads = max(1, workers), max(1, threads)
         self.run_timeout = float(os.environ.get(RUN_TIMEOUT_ENV, DEFAULT_RUN_TIMEOUT)
                                  if run_timeout is None else run_timeout)
