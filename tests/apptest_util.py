@@ -63,3 +63,9 @@ def other_value(p: state.Param, current):
 
 def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.exception]
+
+
+def from_cache(at: AppTest) -> int:
+    """How many run panels on the page show a run loaded from the cache (the shipped
+    pretrained runs are installed into it when the app starts)."""
+    return sum("Loaded from the cache" in s.value for s in at.success)

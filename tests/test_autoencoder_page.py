@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from apptest_util import errors, open_page, widget
+from apptest_util import errors, from_cache, open_page, widget
 from models import datasets
 from models.metrics import fit_pca
 from models.presets import AE_SWEEP_KS, PAGE_DEFAULTS, ae_sweep, linear_match
@@ -144,11 +144,15 @@ def _texts(at):
     return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption])
 
 
-def test_defaults_offer_training_without_exception():
-    at = open_page(PAGE)
+def test_defaults_open_trained_and_other_settings_offer_training():
+    at = open_page(PAGE)  # the page's default run ships pretrained: it opens ready
     assert not errors(at), errors(at)
     assert at.title[0].value == "Autoencoder"
-    assert _button(at, "Train")
+    assert not _button(at, "Train") and from_cache(at) >= 1
+    assert any(m.label.startswith("Autoencoder, held-out") for m in at.metric)
+    at = open_page(PAGE, {"seed": "7"})  # not trained yet
+    assert not errors(at), errors(at)
+    assert _button(at, "Train") and not from_cache(at)
 
 
 TINY_POINTS = {"data": "moons", "latent": "1", "epochs": "2", "hidden": "32"}

@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from apptest_util import errors, open_page, widget
+from apptest_util import errors, from_cache, open_page, widget
 from dashboard import views_gan
 from models import datasets
 from models.gan_inversion import invert
@@ -78,8 +78,12 @@ def test_defaults_are_the_covering_preset_and_the_page_defaults_list():
     assert widget(at, "d_lr").value == c.d_lr and widget(at, "g_lr").value == c.g_lr
     assert widget(at, "d_steps").value == c.d_steps and widget(at, "steps").value == c.steps
     assert widget(at, "data").options == views_gan.LAB_DATASETS
+    # both default runs ship pretrained: the lab opens on its replay, the digits GAN trained
+    assert _button(at, "Play") is None and widget(at, "t").value == widget(at, "t").max
+    assert _button(at, "Train the digits GAN") is None and from_cache(at) == 2
+    at = open_page(PAGE, {"seed": "7"})  # a lab run nobody has trained: Play starts it
+    assert not errors(at)
     assert _button(at, "Play") is not None and _button(at, "Train") is None
-    assert _button(at, "Train the digits GAN") is not None
 
 
 def test_a_link_with_the_collapse_preset_sets_its_controls():
@@ -113,12 +117,17 @@ def test_a_changed_control_is_named_beside_the_preset():
     assert "You have changed the preset's D steps per G step" in info
 
 
-@pytest.mark.parametrize("query", [{"loss": "WGAN-GP"}, {"data": "spiral", "noise": "1"},
-                                   {"prior": "Uniform"}, {"heat": "false", "shown": "50"}])
-def test_other_settings_draw_without_error(query):
+@pytest.mark.parametrize("query, trained", [
+    ({"loss": "WGAN-GP"}, False), ({"data": "spiral", "noise": "1"}, False),
+    ({"prior": "Uniform"}, False), ({"heat": "false", "shown": "50"}, True)])
+def test_other_settings_draw_without_error(query, trained):
     at = open_page(PAGE, query)
     assert not errors(at), (query, errors(at))
-    assert _button(at, "Play") is not None
+    if trained:  # display settings of the shipped default run: its replay, redrawn
+        assert _button(at, "Play") is None and widget(at, "t") is not None
+        assert widget(at, "heat").value is False and widget(at, "shown").value == 50
+    else:
+        assert _button(at, "Play") is not None
 
 
 # --- a tiny run through the UI ------------------------------------------------------------------

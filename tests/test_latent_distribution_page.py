@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from apptest_util import errors, open_page, seen_params, widget
+from apptest_util import errors, from_cache, open_page, seen_params, widget
 from dashboard import views_vae
 from models import datasets, latent
 from models.presets import PAGE_DEFAULTS
@@ -93,11 +93,14 @@ def test_the_prior_outlines_drawn_over_q_are_the_priors_own_regions():
     assert not (rgb[rest] == views_vae.PRIOR_LINE_COLOURS[0]).all(-1).any()
 
 
-def test_defaults_are_two_dimensional_and_untrained_shows_the_train_button():
+def test_defaults_are_two_dimensional_trained_and_untrained_shows_the_train_button():
     at = open_page(PAGE)
     assert not errors(at)
     assert at.title[0].value == "Latent distribution"
     assert widget(at, "latent").value == 2 == PAGE_DEFAULTS["latent-distribution"][0].latent_dim
+    assert _button(at, "Train") is None and from_cache(at) >= 1  # shipped pretrained
+    at = open_page(PAGE, {"seed": "7"})
+    assert not errors(at)
     assert _button(at, "Train") is not None
 
 

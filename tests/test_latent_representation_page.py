@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from apptest_util import errors, open_page, widget
+from apptest_util import errors, from_cache, open_page, widget
 from dashboard import views_representation as views
 from models import datasets
 from models.presets import PAGE_DEFAULTS
@@ -73,8 +73,13 @@ def test_slider_ranges_are_round_and_hold_the_code():
     assert [p.key for p in params] == ["z1", "z2"] and params[0].label == "z₁"
 
 
-def test_defaults_offer_training_and_show_the_image():
-    at = open_page(PAGE)
+def test_defaults_open_trained_and_other_settings_offer_training():
+    at = open_page(PAGE)  # both default runs ship pretrained
+    assert not errors(at), errors(at)
+    assert not _button(at, "Train the autoencoder") and not _button(at, "Train the VAE")
+    assert from_cache(at) == 2
+    assert [s.key for s in at.slider if s.key.startswith("z")] == [f"z{j}" for j in range(1, 9)]
+    at = open_page(PAGE, {"data": "sprites"})
     assert not errors(at), errors(at)
     assert _button(at, "Train the autoencoder") and _button(at, "Train the VAE")
     assert len(at.get("image")) == 1  # the picked image is shown before any training

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from apptest_util import errors, open_page, widget
+from apptest_util import errors, from_cache, open_page, widget
 from dashboard import views_latent_space as v
 
 PAGE = "app_pages/latent_space.py"
@@ -69,10 +69,13 @@ def test_the_manifold_caption_names_the_spacing_of_each_kind_of_grid():
     assert "z₁ from -3.00 (left) to 5.00 (right), z₂ from 0.50 (bottom) to 2.25 (top)" in text
 
 
-def test_defaults_show_train_buttons_and_the_view_controls():
-    at = open_page(PAGE)
+def test_defaults_open_trained_and_other_settings_show_train_buttons():
+    at = open_page(PAGE)  # the explorer's VAE and the AE, VAE and GAN side by side ship
     assert not errors(at)
     assert at.title[0].value == "Latent space"
+    assert not [b for b in at.button if b.label == "Train"] and from_cache(at) == 4
+    at = open_page(PAGE, {"beta": "2", "cmp_latent": "1"})
+    assert not errors(at)
     assert len([b for b in at.button if b.label == "Train"]) == 4  # explorer + AE, VAE, GAN
     for key in ("point", "end", "click", "pos", "dim", "span"):
         widget(at, key)  # drawn before training, so a link keeps them
