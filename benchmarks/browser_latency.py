@@ -2,8 +2,9 @@
 Chromium (Debian's, driven by Playwright).
 
 A slider step is timed in the page itself: from just before the key press until the rerun's
-counter (an element the app emits at the end of every script run when LATENT_LAB_BENCH is
-set, as the server this script starts does) has changed, the script is idle, no element is
+counter (an element the app emits at the end of every script run, and each fragment at the
+end of its own rerun, when LATENT_LAB_BENCH is set, as the server this script starts does)
+has changed, the script is idle, no element is
 still waiting for its lazily loaded component, and two animation frames have passed (the
 browser has painted). Medians and 95th percentiles over repeated steps; a step that never
 finishes within 15 s is counted as a failure. A key press that cannot move the slider (it is
@@ -60,8 +61,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 
 ARM = """() => {
-  const marker = () => { const m = document.getElementById('bench-run');
-                         return m ? m.dataset.run : null; };
+  const marker = () => { const m = [...document.querySelectorAll('.bench-run')];
+                         return m.length ? Math.max(...m.map(e => +e.dataset.run)) : null; };
   const before = marker();
   window.__latCancel = false;  // set when the key press changed nothing (a slider's end)
   window.__lat = new Promise(resolve => {
@@ -103,7 +104,7 @@ def start_server(port: int, cache: str | None) -> subprocess.Popen:
 
 DRAWN = """() => {
   const s = document.querySelector('[data-test-script-state]');
-  return !!document.getElementById('bench-run') && !!s
+  return !!document.querySelector('.bench-run') && !!s
       && s.getAttribute('data-test-script-state') === 'notRunning'
       && !document.querySelector('[data-testid=stSkeleton]');
 }"""

@@ -11,6 +11,7 @@ typed properties, with the seed among them, so a link reproduces a run.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -218,3 +219,12 @@ def _url_form(p: Param, v) -> str:
     if p.kind in ("choice", "steps"):
         return p.label_of(v)
     return _num(v)
+
+
+def bench_mark() -> None:
+    """With LATENT_LAB_BENCH set: a counter element the browser benchmark waits for. The app
+    emits one at the end of every script run and a fragment at the end of its own rerun
+    (benchmarks/browser_latency.py reads the largest)."""
+    if os.environ.get("LATENT_LAB_BENCH"):
+        n = st.session_state["_bench_runs"] = st.session_state.get("_bench_runs", 0) + 1
+        st.html(f"<span class='bench-run' data-run='{n}'></span>")
