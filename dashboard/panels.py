@@ -208,6 +208,7 @@ def _live(h: RunHandle, curves, x, y_title, live_view, name, show_chart,
         chart = _history_chart(handle.history, curves, x, y_title) if show_chart else None
         if chart is not None:
             charts.show(chart)
+        state.bench_mark()
 
     st.fragment(body, run_every=POLL_SECONDS)()
 

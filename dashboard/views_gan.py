@@ -433,12 +433,20 @@ def draw_lab(config: GANConfig, snapshot: dict, history: list[dict], n_fake: int
                    "whose modes are known.")
 
 
-def live_view(config: GANConfig, n_fake: int, heat: bool):
-    """run_panel's live_view: the lab at the newest snapshot, several times a second."""
+def display_values() -> tuple[int, bool]:
+    """The display controls' values, wherever (and whether) they are drawn in this run."""
+    v = state.values([N_FAKE, SHOW_D])
+    return int(v[N_FAKE.key]), bool(v[SHOW_D.key])
+
+
+def live_view(config: GANConfig):
+    """run_panel's live_view: the lab at the newest snapshot, several times a second, with
+    the display controls as they are set now (they are drawn above the panel)."""
     def draw(snapshot, handle) -> None:
         if snapshot is None or "bounds" not in snapshot:
             st.caption("Waiting for the first snapshot…")
             return
+        n_fake, heat = display_values()
         draw_lab(config, snapshot, handle.history, n_fake, heat, "gan_live")
     return draw
 
@@ -461,10 +469,10 @@ def _play_replay() -> None:
     st.session_state["_gan_replay_last"] = 0.0
 
 
-def replay(config: GANConfig, result, n_fake: int, heat: bool) -> None:
-    """A finished run on its timeline: a slider over the saved snapshots, step buttons and
-    an auto-advancing play mode. All of it is one fragment, so stepping and playing redraw
-    only the figure, not the page."""
+def replay(config: GANConfig, result) -> None:
+    """A finished run on its timeline: the display controls, a slider over the saved
+    snapshots, step buttons and an auto-advancing play mode. All of it is one fragment, so
+    stepping, playing and the display controls redraw only the figure, not the page."""
     snaps = result.snapshots
     n = len(snaps)
     timeline = Param("t", "Replay training", n - 1, "int", lo=0, hi=max(1, n - 1), step=1,
@@ -482,6 +490,7 @@ def replay(config: GANConfig, result, n_fake: int, heat: bool) -> None:
             if now - last >= 0.8 * REPLAY_SECONDS:
                 st.session_state["t"] = (st.session_state.get("t", n - 1) + 1) % n
                 st.session_state["_gan_replay_last"] = now
+        n_fake, heat = display_controls()
         c = st.columns([1, 1, 1, 2], vertical_alignment="center")
         c[0].button("Start", icon=":material/skip_previous:", key="gan_start",
                     on_click=_step_replay, args=(None, n), width="stretch",
@@ -504,6 +513,7 @@ def replay(config: GANConfig, result, n_fake: int, heat: bool) -> None:
                    + (" — playing" if playing else "") + ".")
         draw_lab(config, snap, result.history, n_fake, heat, "gan_replay",
                  _replay_sets(result.key, i, n_fake, heat, config, snap))
+        state.bench_mark()
 
     st.fragment(body, run_every=REPLAY_SECONDS if auto else None)()
 
@@ -590,7 +600,9 @@ def digits_losses(history: list[dict], key: str) -> None:
           key)
 
 
+@st.fragment
 def samples_section(result) -> None:
+    """A fragment: another sample seed redraws only this section."""
     c1, c2 = st.columns([3, 2], gap="medium")
     with c1:
         seed = state.widget(SAMPLE_SEED)
@@ -618,9 +630,12 @@ def samples_section(result) -> None:
         _show(spec, sets, "gan_classes")
         st.caption(f"{int((counts > 0).sum())} of 10 classes appear; a generator that "
                    "collapsed would pile onto one or two.")
+    state.bench_mark()
 
 
+@st.fragment
 def interpolation_section(result) -> None:
+    """A fragment: the path's controls redraw only this section."""
     model = result.model
     c1, c2, c3 = st.columns(3)
     a, b = state.widget(Z_A, c1), state.widget(Z_B, c2)
@@ -644,6 +659,7 @@ def interpolation_section(result) -> None:
                f"{chi_mean(d):.2f}; the linear path's midpoint is shorter "
                f"(here ‖(z_a + z_b)/2‖ = {float(((za + zb) / 2).norm()):.2f}), where the "
                "generator saw few inputs while training.")
+    state.bench_mark()
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -768,3 +784,11 @@ def inversion_section(result, target: str, index: int, weight: float) -> None:
             st.caption(f"The target was made by a z with ‖z‖ = {r['z_true_norm']:.2f}; the "
                        f"z found lies {r['z_dist']:.2f} away from it.")
         st.caption(f"Found in {r['seconds']:.2f} s of optimisation on the server.")
+
+
+@st.fragment
+def inversion_panel(result) -> None:
+    """The inversion's controls and result as one fragment: another target redraws only this."""
+    target, index, weight = inversion_controls()
+    inversion_section(result, target, index, weight)
+    state.bench_mark()

@@ -32,12 +32,15 @@ panels.explain(
     "is kept: it opens instantly next time, for anyone, and its saved snapshots can be "
     "replayed (play, pause, step) on the timeline below without training again.",
     title="How to read the lab")
-n_fake, heat = v.display_controls()
+display = st.container()  # the display controls: above the live view, or in the replay
 run = panels.run_panel(config, curves={}, chart=False, timeline=False,
-                       live_view=v.live_view(config, n_fake, heat), transport=True,
+                       live_view=v.live_view(config), transport=True,
                        step_size=v.snapshot_interval(config))
 if run.done:
-    v.replay(config, run.result, n_fake, heat)
+    v.replay(config, run.result)
+else:
+    with display:
+        v.display_controls()
 
 st.subheader("2 · A digits GAN")
 panels.explain(
@@ -66,8 +69,7 @@ if digits.done:
         "best the search can do shows what the generator is unable to draw. The prior "
         "penalty λ · (−log p(z)) keeps z where p(z) is dense; too strong and it drags z "
         "towards 0, far shorter than any typical noise vector.", title="How the search works")
-    target, index, weight = v.inversion_controls()
-    v.inversion_section(digits.result, target, index, weight)
+    v.inversion_panel(digits.result)
 else:
     for problem in v.keep_link():  # the link's digit settings wait for the trained model
         st.warning(f"This link's {problem} cannot be used.", icon=":material/link_off:")
