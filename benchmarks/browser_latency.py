@@ -51,6 +51,14 @@ sys.path.insert(0, str(ROOT))
 
 from dashboard.nav import existing_pages  # noqa: E402
 
+# The slider each page is timed with unless --slider is given (a substring of its label): the
+# page's main exploration slider. Pages not listed: their first slider.
+PAGE_SLIDERS = {
+    "vae": "Replay training",
+    "latent-distribution": "Input (held-out index)",
+    "latent-space": "Interpolation position",
+}
+
 try:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 except ImportError:  # reported by main() when it imports playwright
@@ -227,7 +235,8 @@ def main() -> None:
     ap.add_argument("--cache", help="LATENT_LAB_CACHE for the server this script starts")
     ap.add_argument("--pages", nargs="*", help="URL paths (home for /); default: all")
     ap.add_argument("--steps", type=int, default=20, help="slider steps per page")
-    ap.add_argument("--slider", help="time the slider whose label contains this text")
+    ap.add_argument("--slider", help="time the slider whose label contains this text "
+                    "(default: the page's entry in PAGE_SLIDERS, else its first slider)")
     ap.add_argument("--query", default="", help="query string to open the pages with")
     ap.add_argument("--during-training", action="store_true",
                     help="time the slider while a run started with the page's Train button "
@@ -251,7 +260,8 @@ def main() -> None:
             print(f"{'page':24s} {'slider':28s} {'cold s':>7s} {'load s':>7s} {'p50 ms':>7s} "
                   f"{'p95 ms':>7s} {'n':>3s}")
             for path in pages:
-                r = measure_page(browser, base, path, args.steps, args.slider, args.query,
+                r = measure_page(browser, base, path, args.steps,
+                                 args.slider or PAGE_SLIDERS.get(path), args.query,
                                  args.during_training)
                 st = r["steps"]
                 p50 = f"{statistics.median(st):7.0f}" if st else "      -"
