@@ -225,6 +225,28 @@ def live_view(config: AEConfig):
 
 # --- sections -----------------------------------------------------------------------------
 
+def trained_view(config: AEConfig) -> panels.RunView:
+    """The run panel and what its replay timeline drives: the run's numbers, the error curve,
+    the reconstructions and the latent space, in one fragment. Moving the timeline reruns only
+    this part; the sections below it (linear AE, sweep, random codes) do not depend on the
+    snapshot and stay as they are."""
+    def replay() -> panels.RunView:
+        view = panels.run_panel(config, curves=CURVES, live_view=live_view(config),
+                                chart=False)
+        if view.done:
+            result = view.result
+            final_metrics(config, result.metrics)
+            show_error_chart(result.history, pca_error(config.dataset, config.latent_dim),
+                             config.latent_dim, "Reconstruction error while training")
+            st.subheader("Originals and reconstructions")
+            reconstructions(config, result, view.snapshot)
+            st.subheader("The data in the latent space")
+            latent_space(config, result, view.snapshot)
+        state.bench_mark()  # the end of this fragment's rerun, for the browser benchmark
+        return view
+    return st.fragment(replay)()
+
+
 def final_metrics(config: AEConfig, metrics: dict) -> None:
     k = config.latent_dim
     ae, pca = metrics["test_recon"], metrics.get("pca_test_recon", pca_error(config.dataset, k))
@@ -271,7 +293,7 @@ def reconstructions(config: AEConfig, result, snapshot: dict) -> None:
               snapshot["x_hat"])
 
 
-def square_scatter(df: pd.DataFrame, x: str, y: str, color: alt.Color, title: str,
+def square_scatter(df: pd.DataFrame | alt.NamedData, x: str, y: str, color: alt.Color, title: str,
                    h: int = 380, size: float = 18, opacity: float = 0.7,
                    domain: tuple | None = None) -> alt.Chart:
     """Points on equal x and y scales with the legend on the right (see RIGHT)."""
@@ -322,12 +344,19 @@ def points_chart(config: AEConfig, snapshot: dict, live: bool = False) -> alt.Ch
     return alt.layer(*layers, pts)
 
 
-def latent_space(config: AEConfig, snapshot: dict) -> None:
+def latent_space(config: AEConfig, result, snapshot: dict | None) -> None:
     """The held-out points' codes: directly for k <= 2, else through the chosen projection;
-    coloured by a label or a true factor."""
+    coloured by a label or a true factor. Part of the replay fragment (a nested fragment's
+    URL-bound controls stopped writing into the link after a run finished)."""
+    if snapshot is None:
+        st.caption("This run kept no snapshot of its codes.")
+        return
+    _latent_space(config, result.key, result.snapshots, snapshot)
+
+
+def _latent_space(config: AEConfig, key: str, snapshots: list[dict], snapshot: dict) -> None:
     data = data_of(config)
     k = config.latent_dim
-    z = np.asarray(snapshot["z"])
     options = colour_options(data)
     c1, c2, c3 = st.columns([2, 2, 3])
     colour = None
@@ -336,68 +365,119 @@ def latent_space(config: AEConfig, snapshot: dict) -> None:
                                     options=tuple(options)), c1, radio=False)
     elif options:
         colour = next(iter(options))
-    if k == 1:
-        xcol, ycol, xs, ys, note = charts.zname(0), colour or "index", z[:, 0], None, ""
-    elif k == 2:
-        xcol, ycol, xs, ys = charts.zname(0), charts.zname(1), z[:, 0], z[:, 1]
-        note = ""
-    else:
+    proj, i, j = "z", 1, min(2, k)
+    if k > 2:
         proj = state.widget(PROJ, c2, radio=False)
         if proj == "dims":
             with c3:
                 a1, a2 = st.columns(2)
                 i = state.widget(Param("zx", "Horizontal", 1, "int", lo=1, hi=k, step=1), a1)
                 j = state.widget(Param("zy", "Vertical", 2, "int", lo=1, hi=k, step=1), a2)
-            xcol, ycol, xs, ys = charts.zname(i - 1), charts.zname(j - 1), z[:, i - 1], z[:, j - 1]
-            note = f"Two of the {k} code dimensions; the other {k - 2} are not shown."
-        else:
-            zc = z - z.mean(0)
-            _, s, vt = np.linalg.svd(zc, full_matrices=False)
-            p = zc @ vt[:2].T
-            share = (s[:2] ** 2).sum() / max((s ** 2).sum(), 1e-12)
-            xcol, ycol, xs, ys = "PC 1 of z", "PC 2 of z", p[:, 0], p[:, 1]
-            note = (f"The plane that keeps the most of the codes' spread: {100 * share:.0f} % "
-                    f"of their variance across {k} dimensions.")
-    df = pd.DataFrame({xcol: xs})
+    view = (proj, i, j)
+    xy, (xcol, ycol), share = project(np.asarray(snapshot["z"]), view)
+    domain = run_domain(key, view, snapshots)
+    df = pd.DataFrame({xcol: xy[:, 0]})
+    if k > 1:
+        df[ycol] = xy[:, 1]
+    continuous = False
     if colour is not None:
         values, continuous = options[colour]
         df[colour] = values[:len(df)]
-    else:
-        continuous = False
-    if ys is None:  # a 1-D code: spread the points along the colour variable (no legend)
-        if colour is None:
-            df["index"] = np.arange(len(df))
-        ytype = "Q" if colour is None or continuous else "N"
-        chart = alt.Chart(df, height=charts.height(260 if ytype == "Q" else 90 + 30 * df[
-            ycol].nunique()), title="Held-out inputs by their 1-D code").mark_circle(
-            size=20 * charts.scale(), opacity=0.7).encode(
-            x=alt.X(f"{xcol}:Q", scale=alt.Scale(zero=False)),
-            y=alt.Y(f"{ycol}:{ytype}", title=ycol),
-            color=_strip_color(colour, df, continuous))
+    elif k == 1:
+        df["index"] = np.arange(len(df))
+    spec = latent_spec(config.dataset, k, colour, view, domain, charts.scale())
+    charts.show_spec({**spec, "datasets": {"codes": df}}, key="latent_codes")
+    if k == 1:
         note = "A 1-D code: every input is one number, drawn against " + (
             f"its {colour}." if colour else "its position in the test set.")
+    elif proj == "dims":
+        note = f"Two of the {k} code dimensions; the other {k - 2} are not shown."
+    elif proj == "pca":
+        note = (f"The plane that keeps the most of this snapshot's codes' spread: "
+                f"{100 * share:.0f} % of their variance across {k} dimensions.")
     else:
-        df[ycol] = ys
+        note = ""
+    if len(snapshots) > 1:
+        note += (" " if note else "") + ("The axes hold every snapshot of the run, so the "
+                                         "codes move on a fixed frame as you replay it.")
+    st.caption(note)
+    state.bench_mark()  # the end of this fragment's rerun, for the browser benchmark
+
+
+def project(z: np.ndarray, view: tuple[str, int, int]
+            ) -> tuple[np.ndarray, tuple[str, str], float]:
+    """Codes (N, k) drawn on a line or a plane: (N, 1 or 2), the axis names and, for "pca",
+    the share of the codes' variance the plane keeps. "pca" projects onto the codes' first
+    two principal directions, each signed so that its largest loading is positive (an SVD
+    leaves the sign open: without a rule the picture could flip between snapshots)."""
+    proj, i, j = view
+    k = z.shape[1]
+    if k == 1:
+        return z[:, :1], (charts.zname(0), ""), 1.0
+    if proj != "pca" or k == 2:
+        if proj != "dims":
+            i, j = 1, 2
+        return z[:, [i - 1, j - 1]], (charts.zname(i - 1), charts.zname(j - 1)), 1.0
+    zc = z - z.mean(0)
+    _, s, vt = np.linalg.svd(zc, full_matrices=False)
+    signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(1)])
+    vt = vt * np.where(signs == 0, 1.0, signs)[:, None]
+    share = float((s[:2] ** 2).sum() / max((s ** 2).sum(), 1e-12))
+    return zc @ vt[:2].T, ("PC 1 of z", "PC 2 of z"), share
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def run_domain(key: str, view: tuple[str, int, int], _snapshots: list[dict]) -> tuple:
+    """Axis ranges that hold the codes of every snapshot of a run (run key), as drawn in view:
+    one frame for the whole replay."""
+    xy = np.concatenate([project(np.asarray(s["z"]), view)[0] for s in _snapshots])
+    if xy.shape[1] == 1:
+        lo, hi = float(np.nanmin(xy)), float(np.nanmax(xy))
+        pad = 0.05 * max(hi - lo, 1e-6)
+        return ((lo - pad, hi + pad),)
+    return charts.square_domain(xy[:, 0], xy[:, 1])
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def latent_spec(dataset: str, k: int, colour: str | None, view: tuple[str, int, int],
+                domain: tuple, s: float) -> dict:
+    """The latent-space chart as a Vega-Lite dict on the named data set "codes", which each
+    draw fills. The spec stays the same while the replay moves, so the browser swaps the data
+    in place instead of building the chart again. s: the presenter scale."""
+    data = datasets.load(dataset)
+    options = colour_options(data)
+    values, continuous = options[colour] if colour is not None else (None, False)
+    xcol, ycol = project(np.zeros((2, k)), view)[1]
+    if k == 1:  # a 1-D code: spread the points along the colour variable (no legend)
+        ycol = colour or "index"
+        ytype = "Q" if colour is None or continuous else "N"
+        n_rows = 0 if ytype == "Q" else len(set(values))
+        chart = alt.Chart(alt.NamedData("codes"), height=int((260 if ytype == "Q" else
+                                                              90 + 30 * n_rows) * s),
+                          title="Held-out inputs by their 1-D code").mark_circle(
+            size=20 * s, opacity=0.7).encode(
+            x=alt.X(f"{xcol}:Q", scale=alt.Scale(domain=list(domain[0]))),
+            y=alt.Y(f"{ycol}:{ytype}", title=ycol),
+            color=_strip_color(colour, values, continuous))
+    else:
         if colour is None:
             color = alt.value(charts.REAL)
         elif continuous:
             color = alt.Color(f"{colour}:Q", title=colour, legend=RIGHT,
                               scale=alt.Scale(scheme="viridis"))
         else:
-            color = category_color(colour, df[colour], title=colour)
-        chart = square_scatter(df, xcol, ycol, color, "Held-out inputs in the latent space",
-                               size=20)
-    charts.show(chart)
-    if note:
-        st.caption(note)
+            color = category_color(colour, values, title=colour)
+        chart = square_scatter(alt.NamedData("codes"), xcol, ycol, color,
+                               "Held-out inputs in the latent space", size=20, domain=domain)
+    return charts.spec(chart)
 
 
-def _strip_color(colour: str | None, df: pd.DataFrame, continuous: bool):
+def _strip_color(colour: str | None, values, continuous: bool):
     if colour is None:
         return alt.value(charts.REAL)
     if continuous:
         return alt.Color(f"{colour}:Q", legend=None, scale=alt.Scale(scheme="viridis"))
-    color = category_color(colour, df[colour])
+    color = category_color(colour, values)
     color.legend = None
     return color
 

@@ -26,20 +26,9 @@ panels.explain(
     "The code z is a plain point, with no distribution attached: nothing says where codes "
     "ought to lie.", title="What an autoencoder learns")
 
-view = panels.run_panel(config, curves=views.CURVES, live_view=views.live_view(config),
-                        chart=False)
+view = views.trained_view(config)  # run panel, replay timeline and what it drives
 if view.done:
     result = view.result
-    views.final_metrics(config, result.metrics)
-    views.show_error_chart(result.history, views.pca_error(config.dataset, config.latent_dim),
-                           config.latent_dim, "Reconstruction error while training")
-
-    st.subheader("Originals and reconstructions")
-    views.reconstructions(config, result, view.snapshot)
-
-    st.subheader("The data in the latent space")
-    views.latent_space(config, view.snapshot)
-
     st.subheader("A linear autoencoder matches PCA")
     st.markdown(f"Take away every nonlinearity: encoder and decoder become matrices, and the "
                 f"best the network can do with k = {config.latent_dim} is PCA's projection. "
