@@ -291,6 +291,61 @@ def code_chart(loc: np.ndarray, scale: np.ndarray | None, color: str, key: str,
 
 # --- sections ---------------------------------------------------------------------------------
 
+def explore(data: datasets.DataSet, k: int, models: dict[str, object]) -> None:
+    """Everything below the models: the picked image, its codes, the code editor, the
+    compression and the neighbours. A fragment: picking another image reruns this part only
+    (not the page's frame and run panels). The editor is not a fragment of its own inside
+    it: after a run finished, a nested fragment's URL-bound sliders stopped writing their
+    values into the link in Chromium."""
+    st.fragment(_explore)(data, k, models)
+
+
+def _explore(data: datasets.DataSet, k: int, models: dict[str, object]) -> None:
+    st.subheader("The image")
+    picked = pick_image(data)
+    if picked is not None:
+        show_input(picked)
+    if picked is not None and models:
+        st.subheader("Its code, read by each model")
+        cols = st.columns(2, gap="large")
+        for col, (kind, color) in zip(cols, (("ae", AE_COLOR), ("vae", VAE_COLOR))):
+            with col:
+                if kind in models:
+                    code_panel(f"{MODEL_LABELS[kind].capitalize()}: z for this image"
+                               if kind == "ae" else "VAE: q(z|x) for this image",
+                               models[kind], kind, picked, color)
+                else:
+                    st.caption(f"Train the {MODEL_LABELS[kind]} above to see its code.")
+
+        st.subheader("Edit the code")
+        _editor(models, picked)
+
+        st.subheader("Compression")
+        errors = {MODEL_LABELS[kind]: read(models[kind], kind, picked).error
+                  for kind in models}
+        compression(data, k, errors)
+
+        st.subheader("Nearest neighbours")
+        st.markdown("The training images closest to this one, measured on raw pixels and on "
+                    "codes. Pixel distance is fooled by thickness and position; a good code "
+                    "puts images of the same kind together.")
+        neighbours(data, picked, models)
+    elif picked is not None:
+        st.info("Train the models above to see what they make of this image.",
+                icon=":material/model_training:")
+    state.bench_mark()  # the end of this fragment's rerun, for the browser benchmark
+
+
+def _editor(models: dict[str, object], picked: Picked) -> None:
+    kind = state.widget(EDIT)
+    if kind in models:
+        edit_code(models[kind], kind, picked)
+    else:
+        st.caption(f"Train the {MODEL_LABELS[kind]} above to edit its code.")
+    state.bench_mark()
+
+
+
 @dataclass
 class Reading:
     """One model's reading of one image."""

@@ -36,41 +36,5 @@ with st.expander("The two models" + (" (trained)" if ready else ": train them fi
                                 chart=False, where=c2.container(border=True))
 models = {kind: v.result for kind, v in (("ae", ae_view), ("vae", vae_view)) if v.done}
 
-st.subheader("The image")
-picked = views.pick_image(data)
-if picked is not None:
-    views.show_input(picked)
-
-if picked is not None and models:
-    st.subheader("Its code, read by each model")
-    cols = st.columns(2, gap="large")
-    for col, (kind, color) in zip(cols, (("ae", views.AE_COLOR), ("vae", views.VAE_COLOR))):
-        with col:
-            if kind in models:
-                views.code_panel(f"{views.MODEL_LABELS[kind].capitalize()}: z for this image"
-                                 if kind == "ae" else "VAE: q(z|x) for this image",
-                                 models[kind], kind, picked, color)
-            else:
-                st.caption(f"Train the {views.MODEL_LABELS[kind]} above to see its code.")
-
-    st.subheader("Edit the code")
-    kind = state.widget(views.EDIT)
-    if kind in models:
-        views.edit_code(models[kind], kind, picked)
-    else:
-        st.caption(f"Train the {views.MODEL_LABELS[kind]} above to edit its code.")
-
-    st.subheader("Compression")
-    errors = {views.MODEL_LABELS[kind]: views.read(models[kind], kind, picked).error
-              for kind in models}
-    views.compression(data, k, errors)
-
-    st.subheader("Nearest neighbours")
-    st.markdown("The training images closest to this one, measured on raw pixels and on "
-                "codes. Pixel distance is fooled by thickness and position; a good code puts "
-                "images of the same kind together.")
-    views.neighbours(data, picked, models)
-elif picked is not None:
-    st.info("Train the models above to see what they make of this image.",
-            icon=":material/model_training:")
+views.explore(data, k, models)  # picker, codes, editor, neighbours: a fragment
 views.forget_hidden(views.HIDDEN_KEYS)
