@@ -449,10 +449,13 @@ def _colour_encoding(df: pd.DataFrame, colour: str, title: str | None = None,
                      scale=alt.Scale(domain=cats, range=charts.palette(len(cats))))
 
 
-def latent_map(df: pd.DataFrame, proj: dict, view: MapView, colour: str,
-               paths: dict[str, np.ndarray] | None, manifold: dict | None, h: int = 420):
+def latent_map(df: pd.DataFrame, proj: dict, colour: str, manifold: dict | None,
+               h: int = 420):
     """The held-out inputs in latent space, clickable (a point selection on the index), with
-    the selected point, the interpolation end and both paths drawn on top."""
+    the two paths and the selected point and the interpolation end drawn on top. Those change
+    with the point and end controls: they come from the named data sets "paths" and "ends"
+    (path_rows, end_rows), so the chart itself stays the same while they move and the browser
+    only swaps its data, instead of building the 500-point chart again."""
     if proj["kind"] == "dims":
         xt, yt = charts.zname(proj["dims"][0]), charts.zname(proj["dims"][1])
     else:
@@ -482,18 +485,14 @@ def latent_map(df: pd.DataFrame, proj: dict, view: MapView, colour: str,
                                                strokeDash=[4, 3]).encode(
             x=x, y=y, x2="u2", y2="v2"))
     layers.append(points)
-    if paths:
-        rows = [{"u": p[0], "v": p[1], "path": m, "k": k}
-                for m, zs in paths.items() for k, p in enumerate(_project(proj, zs))]
-        layers.append(alt.Chart(pd.DataFrame(rows)).mark_line(strokeWidth=2).encode(
-            x=x, y=y, order="k:Q",
-            color=alt.Color("path:N", title="path", legend=BOTTOM, scale=alt.Scale(
-                domain=list(PATH_COLOURS), range=list(PATH_COLOURS.values()))),
-            strokeDash=alt.StrokeDash("path:N", legend=None, scale=alt.Scale(
-                domain=list(PATH_COLOURS), range=[[5, 3], [1, 0]]))))
-    ends = df.iloc[[view.point, view.end]].assign(role=["selected", "end"])
-    layers.append(alt.Chart(ends).mark_point(size=260 * charts.scale(), filled=False,
-                                             strokeWidth=2.5).encode(
+    layers.append(alt.Chart(alt.NamedData(name="paths")).mark_line(strokeWidth=2).encode(
+        x=x, y=y, order="k:Q",
+        color=alt.Color("path:N", title="path", legend=BOTTOM, scale=alt.Scale(
+            domain=list(PATH_COLOURS), range=list(PATH_COLOURS.values()))),
+        strokeDash=alt.StrokeDash("path:N", legend=None, scale=alt.Scale(
+            domain=list(PATH_COLOURS), range=[[5, 3], [1, 0]]))))
+    layers.append(alt.Chart(alt.NamedData(name="ends")).mark_point(
+        size=260 * charts.scale(), filled=False, strokeWidth=2.5).encode(
         x=x, y=y, shape=alt.Shape("role:N", title=None, legend=TOP,
                                   scale=alt.Scale(domain=["selected", "end"],
                                                   range=["circle", "square"])),
@@ -502,9 +501,23 @@ def latent_map(df: pd.DataFrame, proj: dict, view: MapView, colour: str,
         color="independent", strokeDash="independent", shape="independent"))
 
 
-def path_density_chart(df: pd.DataFrame, y: str, h: int = 170,
-                       reference: float | None = None, ref_label: str = ""):
-    base = alt.Chart(df).mark_line(strokeWidth=2 * charts.scale()).encode(
+def path_rows(proj: dict, paths: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The map's "paths" data: both paths in the map's plane."""
+    return pd.DataFrame([{"u": float(p[0]), "v": float(p[1]), "path": m, "k": k}
+                         for m, zs in paths.items() for k, p in enumerate(_project(proj, zs))])
+
+
+def end_rows(df: pd.DataFrame, point: int, end: int) -> pd.DataFrame:
+    """The map's "ends" data: the selected point and the interpolation end."""
+    return df.iloc[[point, end]][["i", "u", "v"]].assign(role=["selected", "end"])
+
+
+def path_density_chart(y: str, h: int = 170, reference: float | None = None,
+                       ref_label: str = ""):
+    """y (log p(z) or ‖z‖) along both paths, from the named data set "path" (the rows of
+    _interpolation's frame): the chart stays the same when the ends move, only its data
+    changes."""
+    base = alt.Chart(alt.NamedData(name="path")).mark_line(strokeWidth=2 * charts.scale()).encode(
         x=alt.X("t:Q", title="position t along the path"),
         y=alt.Y(f"{y}:Q", title=y, scale=alt.Scale(zero=False)),
         color=alt.Color("path:N", title=None, scale=alt.Scale(domain=list(PATH_COLOURS),
@@ -577,22 +590,38 @@ def _compare_chart(c: dict, space: str, kind: str, latent: int, h: int = 250):
 # --- chart specs, built once per run key and view (cheap to draw again on every rerun) ------
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _map_spec(key: str, _model, dataset: str, view: MapView, latent: int, scale: float) -> dict:
-    df, proj = _map_frame(key, _model, dataset, view.axes, view.zx, view.zy)
-    colour = "digit" if dataset == "digits" else view.colour
+def _map_spec(key: str, _model, dataset: str, axes: str, zx: int, zy: int, colour: str,
+              latent: int, scale: float) -> dict:
+    """The latent map without its "paths" and "ends" data (see latent_map)."""
+    df, proj = _map_frame(key, _model, dataset, axes, zx, zy)
     manifold = _manifold(key, _model, dataset) if latent == 2 else None
-    paths = _interpolation(key, _model, dataset, view.point, view.end)["paths"]
-    return charts.spec(latent_map(df, proj, view, colour, paths, manifold))
+    return charts.spec(latent_map(df, proj, colour, manifold))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _path_spec(key: str, _model, dataset: str, a: int, b: int, y: str, scale: float) -> dict:
-    df = _interpolation(key, _model, dataset, a, b)["df"]
+def _map_data(key: str, _model, dataset: str, axes: str, zx: int, zy: int, point: int,
+              end: int) -> dict[str, pd.DataFrame]:
+    """The latent map's data that move with the point and end controls."""
+    df, proj = _map_frame(key, _model, dataset, axes, zx, zy)
+    paths = _interpolation(key, _model, dataset, point, end)["paths"]
+    return {"paths": path_rows(proj, paths), "ends": end_rows(df, point, end)}
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _path_spec(key: str, _model, y: str, scale: float) -> dict:
+    """log p(z) or ‖z‖ along the paths, without its "path" data (see path_density_chart)."""
     reference, label = None, ""
     if y == "‖z‖" and _gaussian_prior(_model):
         d = _model.latent_dim
         reference, label = ls.chi_mean(d), f"mean ‖z‖ under N(0, I{d})"
-    return charts.spec(path_density_chart(df, y, reference=reference, ref_label=label))
+    return charts.spec(path_density_chart(y, reference=reference, ref_label=label))
+
+
+def with_data(spec: dict, data: dict[str, pd.DataFrame]) -> dict:
+    """A cached spec with its named data sets filled in, as a new dict (the cached one is
+    left alone). The spec's text is the same from one slider step to the next, so the
+    browser keeps the drawn chart and only replaces the data sets that changed."""
+    return {**spec, "datasets": {**spec.get("datasets", {}), **data}}
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -617,12 +646,17 @@ def show_map(config, result: RunResult, view: MapView) -> None:
     model, key, dataset = result.model, result.key, config.dataset
     _, proj = _map_frame(key, model, dataset, view.axes, view.zx, view.zy)
     manifold = _manifold(key, model, dataset) if config.latent_dim == 2 else None
+    colour = "digit" if dataset == "digits" else view.colour
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        chart_key = f"latent_map_{view.point}_{view.end}"  # a new key clears the old selection
-        charts.show_spec(_map_spec(key, model, dataset, view, config.latent_dim, charts.scale()),
-                   key=chart_key, on_select=functools.partial(_on_pick, chart_key),
-                   selection_mode="pick")
+        chart_key = _map_key()
+        spec = _map_spec(key, model, dataset, view.axes, view.zx, view.zy, colour,
+                         config.latent_dim, charts.scale())
+        data = _map_data(key, model, dataset, view.axes, view.zx, view.zy, view.point,
+                         view.end)
+        charts.show_spec(with_data(spec, data), key=chart_key,
+                         on_select=functools.partial(_on_pick, chart_key),
+                         selection_mode="pick")
         if proj["kind"] == "pca":
             st.caption(f"The plane of the two principal components of the codes: it holds "
                        f"{100 * proj['explained']:.0f} % of their variance.")
@@ -660,63 +694,117 @@ def manifold_caption(manifold: dict) -> str:
             f"{spacing}.")
 
 
+MAP_GEN = "_latent_map_gen"  # session state: the map's key generation (see _map_key)
+MAP_PICKED = "_latent_map_picked"  # (target, index) of the last click, while it stands
+
+
+def _map_key() -> str:
+    """The map's widget key. A click leaves its point selected in the chart, and a second
+    click on the same point changes nothing there, so it would send no event. Once the
+    control that click set has moved on (by its slider or a link) or the click sets the other
+    control now, the map gets a new key: a fresh chart with no selection, where the next
+    click on any point counts. Otherwise the key stays, so the browser keeps the drawn chart
+    and a step of the point or end slider only swaps the map's paths and ends."""
+    gen = st.session_state.get(MAP_GEN, 0)
+    picked = st.session_state.get(MAP_PICKED)
+    if picked is not None:
+        target, i = picked
+        if (st.session_state.get(CLICK.key, CLICK.default) != target
+                or st.session_state.get(target) != i):
+            gen += 1
+            st.session_state[MAP_GEN] = gen
+            st.session_state[MAP_PICKED] = None
+    return f"latent_map_{gen}"
+
+
 def _on_pick(chart_key: str) -> None:
     """A click on the map: copy the clicked index into the URL-bound control it targets."""
     event = st.session_state.get(chart_key)
     picked = (event or {}).get("selection", {}).get("pick") or []
     if picked and "i" in picked[0]:
-        target = "end" if st.session_state.get("click") == "end" else "point"
-        st.session_state[target] = int(picked[0]["i"])
+        target = "end" if st.session_state.get(CLICK.key) == "end" else "point"
+        i = int(picked[0]["i"])
+        st.session_state[target] = i
+        st.session_state[MAP_PICKED] = (target, i)
 
 
-def show_interpolation(config, result: RunResult, view: MapView, pos: float) -> None:
+def interpolation_section(config, result: RunResult | None, view: MapView) -> None:
+    """The strip of decodings and log p(z), ‖z‖ along both paths, which change with the
+    ends; beside them the position slider and the decodings at t. The slider keeps its place
+    (the right column) whether or not the model is trained: in Chromium, a URL-bound slider
+    that moved to another container when a run finished stopped writing its value into the
+    link. (For the same reason it is not a fragment nested in the page's fragment.)"""
+    left, right = st.columns([3, 1.3], gap="medium")
+    if result is None:
+        with right:
+            _at_position_part(None, None, config.dataset, view.point, view.end)
+        with left:
+            untrained_note()
+        return
     model, key, dataset = result.model, result.key, config.dataset
     it = _interpolation(key, model, dataset, view.point, view.end)
-    left, right = st.columns([3, 1.3], gap="medium")
     with left:
         _png(it["png"], f"{STRIP} evenly spaced decodings from input #{view.point} (left) to "
                         f"#{view.end} (right). Top row: linear; bottom row: spherical.")
         c1, c2 = st.columns(2)
         d = config.latent_dim
+        data = {"path": it["df"]}
         with c1:
             if _is_vae(model):
-                charts.show_spec(_path_spec(key, model, dataset, view.point, view.end, "log p(z)",
-                                      charts.scale()))
+                charts.show_spec(with_data(_path_spec(key, model, "log p(z)", charts.scale()),
+                                           data))
             else:
                 st.info("An autoencoder has no prior, so there is no p(z) to evaluate along "
                         "the path: nothing says which codes are typical.")
         with c2:
             typical = ls.chi_mean(d) if _gaussian_prior(model) else None
-            charts.show_spec(_path_spec(key, model, dataset, view.point, view.end, "‖z‖",
-                                  charts.scale()))
+            charts.show_spec(with_data(_path_spec(key, model, "‖z‖", charts.scale()), data))
         n0, n1 = it["norms"]
         st.caption(f"The two codes are {it['angle']:.0f}° apart, with norms {n0:.2f} and "
                    f"{n1:.2f}." + (f" The dotted line is the typical norm of a sample from "
                                    f"the {d}-D prior, {typical:.2f}." if typical else ""))
-    with right:  # only this part changes with the position slider (the charts stay put)
-        at = _at_position(key, model, dataset, view.point, view.end, pos)
-        st.markdown(f"**Decoded at t = {pos:.2f}**")
-        for col, method in zip(st.columns(2), ls.PATHS):
-            p = at[method]
-            with col:
-                _png(p["png"], method)
-                st.caption((f"log p(z) = {p['logp']:.2f}  \n" if p["logp"] is not None
-                            else "") + f"‖z‖ = {p['norm']:.2f}")
+    with right:
+        _at_position_part(key, model, dataset, view.point, view.end)
 
 
-def show_traversal(config, result: RunResult, view: MapView, dim: int, span: float) -> None:
+def _at_position_part(key: str, model, dataset: str, a: int, b: int) -> None:
+    """The position slider and each path decoded at that position (model None: the slider
+    alone)."""
+    pos = position_control()
+    if model is None:
+        return
+    at = _at_position(key, model, dataset, a, b, pos)
+    st.markdown(f"**Decoded at t = {pos:.2f}**")
+    for col, method in zip(st.columns(2), ls.PATHS):
+        p = at[method]
+        with col:
+            _png(p["png"], method)
+            st.caption((f"log p(z) = {p['logp']:.2f}  \n" if p["logp"] is not None
+                        else "") + f"‖z‖ = {p['norm']:.2f}")
+
+
+def traversal_section(config, result: RunResult | None, point: int) -> None:
+    """The traversal's controls and decodings."""
+    dim, span = traversal_controls(config)
+    if result is None:
+        untrained_note()
+    else:
+        show_traversal(config, result, point, dim, span)
+
+
+def show_traversal(config, result: RunResult, point: int, dim: int, span: float) -> None:
     model, key, dataset = result.model, result.key, config.dataset
-    tr = _traversal(key, model, dataset, view.point, (dim,), span)
+    tr = _traversal(key, model, dataset, point, (dim,), span)
     lo, hi = tr["ranges"][0]
     _png(tr["png"])
     unit = "prior standard deviations" if _is_vae(model) else \
         "standard deviations of this dimension over the data, around its mean"
     st.caption(f"{charts.zname(dim)} from {lo:.2f} to {hi:.2f} ({TRAVERSAL_STEPS} steps, ±{span:g} "
-               f"{unit}); every other dimension stays at input #{view.point}'s code.")
+               f"{unit}); every other dimension stays at input #{point}'s code.")
     rows = tuple(range(min(config.latent_dim, MAX_TRAVERSAL_ROWS)))
     with st.expander(f"Every dimension at once ({len(rows)} rows: "
                      f"{charts.zname(0)} at the top)", expanded=False):
-        _png(_traversal(key, model, dataset, view.point, rows, span)["png"])
+        _png(_traversal(key, model, dataset, point, rows, span)["png"])
         if config.latent_dim > MAX_TRAVERSAL_ROWS:
             st.caption(f"The first {MAX_TRAVERSAL_ROWS} of {config.latent_dim} dimensions.")
 
@@ -762,3 +850,12 @@ def show_comparison(data: str, latent: int) -> None:
                 what = "grid" if latent == 2 else "line"
                 st.caption(f"Held-out points encoded (top) and the decoded {what} over the data "
                            f"(bottom); the {what} spans {span}.")
+
+
+@st.fragment
+def comparison_section() -> None:
+    """The comparison's controls and its three models: a fragment, as nothing else on the
+    page depends on them."""
+    data, latent = compare_controls()
+    show_comparison(data, latent)
+    state.bench_mark()

@@ -4,7 +4,7 @@ latent space to the same 2-D data."""
 
 import streamlit as st
 
-from dashboard import panels
+from dashboard import panels, state
 from dashboard import views_latent_space as v
 
 panels.header("Latent space",
@@ -14,46 +14,47 @@ panels.header("Latent space",
 
 config = v.model_controls(st.sidebar)
 run = panels.run_panel(config, curves={}, chart=False, timeline=False, name="explore")
-ready = run.done
+result = run.result  # None until the model is trained
 
-st.subheader("Where the data lands")
-panels.explain(
-    f"Each dot is one of {v.N_POINTS} held-out inputs, placed at its code: the autoencoder's "
-    "z = encoder(x), or the mean of the VAE's q(z|x). Inputs of the same kind gather; the "
-    "space between them still decodes to something, and the decoded manifold shows what. "
-    "For a VAE with the standard Gaussian prior, the grid is laid out evenly in probability "
-    "under the prior, so each cell covers the same prior mass (Kingma & Welling 2014, figure "
-    "4); for an autoencoder (no prior) or another prior it is laid out evenly in value "
-    "across the codes' 1 % to 99 % quantiles.")
-view = v.map_controls(config)
-if ready:
-    v.show_map(config, run.result, view)
-else:
-    v.untrained_note()
 
-st.subheader("Interpolation")
-panels.explain(
-    "A path from the selected point's code to the end's, decoded along the way. The linear "
-    "path is (1 − t) z₀ + t z₁. The spherical path (slerp) follows the arc between the two "
-    "directions and keeps the norm when both ends have the same norm. Under a Gaussian prior in "
-    "many dimensions almost every sample has a norm near √d, while the linear midpoint of two "
-    "typical codes is shorter: it sits where the prior density log p(z) is *higher* but where "
-    "the decoder has rarely been trained (White 2016).")
-pos = v.position_control()
-if ready:
-    v.show_interpolation(config, run.result, view, pos)
-else:
-    v.untrained_note()
+@st.fragment
+def explore():
+    """Everything that follows the selected point, as one fragment: moving a slider here, or
+    a click on the map, redraws these sections and leaves the rest of the page alone."""
+    st.subheader("Where the data lands")
+    panels.explain(
+        f"Each dot is one of {v.N_POINTS} held-out inputs, placed at its code: the "
+        "autoencoder's z = encoder(x), or the mean of the VAE's q(z|x). Inputs of the same "
+        "kind gather; the space between them still decodes to something, and the decoded "
+        "manifold shows what. For a VAE with the standard Gaussian prior, the grid is laid "
+        "out evenly in probability under the prior, so each cell covers the same prior mass "
+        "(Kingma & Welling 2014, figure 4); for an autoencoder (no prior) or another prior it "
+        "is laid out evenly in value across the codes' 1 % to 99 % quantiles.")
+    view = v.map_controls(config)
+    if result is not None:
+        v.show_map(config, result, view)
+    else:
+        v.untrained_note()
 
-st.subheader("Traversal")
-panels.explain("Vary one latent dimension and hold all the others at the selected point's "
-               "code. A dimension that changes one thing about the image (and nothing else) "
-               "is *disentangled*.")
-dim, span = v.traversal_controls(config)
-if ready:
-    v.show_traversal(config, run.result, view, dim, span)
-else:
-    v.untrained_note()
+    st.subheader("Interpolation")
+    panels.explain(
+        "A path from the selected point's code to the end's, decoded along the way. The "
+        "linear path is (1 − t) z₀ + t z₁. The spherical path (slerp) follows the arc between "
+        "the two directions and keeps the norm when both ends have the same norm. Under a "
+        "Gaussian prior in many dimensions almost every sample has a norm near √d, while the "
+        "linear midpoint of two typical codes is shorter: it sits where the prior density "
+        "log p(z) is *higher* but where the decoder has rarely been trained (White 2016).")
+    v.interpolation_section(config, result, view)
+
+    st.subheader("Traversal")
+    panels.explain("Vary one latent dimension and hold all the others at the selected point's "
+                   "code. A dimension that changes one thing about the image (and nothing "
+                   "else) is *disentangled*.")
+    v.traversal_section(config, result, view.point)
+    state.bench_mark()
+
+
+explore()
 
 if config.dataset == "sprites":
     st.subheader("What the model recovered of the true factors")
@@ -65,8 +66,8 @@ if config.dataset == "sprites":
         "Miller's bias correction); a VAE's z is sampled from q(z|x), so a dimension the "
         "encoder ignores carries only noise. Rotation is hard by nature: a square looks the "
         "same every 90°, a triangle every 120°, an ellipse every 180°.")
-    if ready:
-        v.show_factors(run.result)
+    if result is not None:
+        v.show_factors(result)
     else:
         v.untrained_note()
 
@@ -77,5 +78,4 @@ panels.explain(
     "has no encoder: all it offers is its generator's image of a grid of noise. With a 2-D "
     "latent on 2-D data an autoencoder can simply learn the identity; a 1-D latent makes each "
     "model find a curve through the data.")
-cmp_data, cmp_latent = v.compare_controls()
-v.show_comparison(cmp_data, cmp_latent)
+v.comparison_section()
