@@ -201,6 +201,8 @@ def test_default_ring8_covers_all_modes_then_replays(base, page):
     page.get_by_role("button", name="Step back").click()  # pauses
     wait_idle(page)
     page.get_by_role("button", name="Play the replay").wait_for(timeout=10_000)
+    page.wait_for_timeout(1000)  # a timer tick already in flight when the click landed
+    wait_idle(page)
     paused = _shown_step(page)
     page.wait_for_timeout(1500)
     assert _shown_step(page) == paused
