@@ -730,10 +730,10 @@ def _on_pick(chart_key: str) -> None:
 
 def interpolation_section(config, result: RunResult | None, view: MapView) -> None:
     """The strip of decodings and log p(z), ‖z‖ along both paths, which change with the
-    ends; beside them the position slider and the decodings at t. The slider keeps its place
-    (the right column) whether or not the model is trained: in Chromium, a URL-bound slider
-    that moved to another container when a run finished stopped writing its value into the
-    link. (For the same reason it is not a fragment nested in the page's fragment.)"""
+    ends; beside them the position slider and the decodings at t (a fragment). The slider
+    keeps its place (the right column) whether or not the model is trained: in Chromium, a
+    URL-bound slider that moved to another container when a run finished stopped writing its
+    value into the link."""
     left, right = st.columns([3, 1.3], gap="medium")
     if result is None:
         with right:
@@ -767,9 +767,10 @@ def interpolation_section(config, result: RunResult | None, view: MapView) -> No
         _at_position_part(key, model, dataset, view.point, view.end)
 
 
+@st.fragment
 def _at_position_part(key: str, model, dataset: str, a: int, b: int) -> None:
     """The position slider and each path decoded at that position (model None: the slider
-    alone)."""
+    alone). A fragment."""
     pos = position_control()
     if model is None:
         return
@@ -781,15 +782,18 @@ def _at_position_part(key: str, model, dataset: str, a: int, b: int) -> None:
             _png(p["png"], method)
             st.caption((f"log p(z) = {p['logp']:.2f}  \n" if p["logp"] is not None
                         else "") + f"‖z‖ = {p['norm']:.2f}")
+    state.bench_mark()
 
 
+@st.fragment
 def traversal_section(config, result: RunResult | None, point: int) -> None:
-    """The traversal's controls and decodings."""
+    """The traversal's controls and decodings, a fragment."""
     dim, span = traversal_controls(config)
     if result is None:
         untrained_note()
     else:
         show_traversal(config, result, point, dim, span)
+    state.bench_mark()
 
 
 def show_traversal(config, result: RunResult, point: int, dim: int, span: float) -> None:

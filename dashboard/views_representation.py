@@ -293,14 +293,10 @@ def code_chart(loc: np.ndarray, scale: np.ndarray | None, color: str, key: str,
 
 def explore(data: datasets.DataSet, k: int, models: dict[str, object]) -> None:
     """Everything below the models: the picked image, its codes, the code editor, the
-    compression and the neighbours. A fragment: picking another image reruns this part only
-    (not the page's frame and run panels). The editor is not a fragment of its own inside
-    it: after a run finished, a nested fragment's URL-bound sliders stopped writing their
-    values into the link in Chromium."""
-    st.fragment(_explore)(data, k, models)
-
-
-def _explore(data: datasets.DataSet, k: int, models: dict[str, object]) -> None:
+    compression and the neighbours. The editor is a fragment: moving a latent slider reruns
+    only the editor, not the page. (Only the editor: in Chromium, URL-bound sliders in a
+    fragment nested inside another fragment stopped writing their values into the link once a
+    run had finished.)"""
     st.subheader("The image")
     picked = pick_image(data)
     if picked is not None:
@@ -318,7 +314,7 @@ def _explore(data: datasets.DataSet, k: int, models: dict[str, object]) -> None:
                     st.caption(f"Train the {MODEL_LABELS[kind]} above to see its code.")
 
         st.subheader("Edit the code")
-        _editor(models, picked)
+        st.fragment(_editor)(models, picked)
 
         st.subheader("Compression")
         errors = {MODEL_LABELS[kind]: read(models[kind], kind, picked).error
@@ -333,7 +329,6 @@ def _explore(data: datasets.DataSet, k: int, models: dict[str, object]) -> None:
     elif picked is not None:
         st.info("Train the models above to see what they make of this image.",
                 icon=":material/model_training:")
-    state.bench_mark()  # the end of this fragment's rerun, for the browser benchmark
 
 
 def _editor(models: dict[str, object], picked: Picked) -> None:

@@ -986,7 +986,7 @@ def _refresh(body):
 __all__ = ["CURVES", "AE_CURVES", "ae_twin", "prior_problem", "training_charts",
            "live_view", "ae_chart", "ae_live_view", "final_metrics",
            "reconstructions_and_samples", "kl_section", "comparison", "encodings",
-           "density_maps", "field_chart", "fixed", "show_cached", "show_spec", "points_spec",
+           "density_maps", "field_chart", "fixed", "show_cached", "points_spec",
            "ellipse_spec", "mean_std_bars", "intervals_1d", "densities_1d",
            "posterior_samples_view", "input_params", "chosen_inputs", "inputs_strip",
            "variants", "variants_grid", "input_label", "data_of", "encoder_section",

@@ -4,7 +4,7 @@ latent space to the same 2-D data."""
 
 import streamlit as st
 
-from dashboard import panels, state
+from dashboard import panels
 from dashboard import views_latent_space as v
 
 panels.header("Latent space",
@@ -17,10 +17,12 @@ run = panels.run_panel(config, curves={}, chart=False, timeline=False, name="exp
 result = run.result  # None until the model is trained
 
 
-@st.fragment
 def explore():
-    """Everything that follows the selected point, as one fragment: moving a slider here, or
-    a click on the map, redraws these sections and leaves the rest of the page alone."""
+    """Everything that follows the selected point. The position slider's part and the
+    traversal are fragments (a step of their sliders redraws only them); a click on the map
+    or another point reruns the page. (Not one fragment around all of it: in Chromium,
+    URL-bound sliders in a fragment nested inside another stopped writing their values into
+    the link once a run had finished.)"""
     st.subheader("Where the data lands")
     panels.explain(
         f"Each dot is one of {v.N_POINTS} held-out inputs, placed at its code: the "
@@ -51,7 +53,6 @@ def explore():
                    "code. A dimension that changes one thing about the image (and nothing "
                    "else) is *disentangled*.")
     v.traversal_section(config, result, view.point)
-    state.bench_mark()
 
 
 explore()
