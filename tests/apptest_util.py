@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -69,3 +70,31 @@ def from_cache(at: AppTest) -> int:
     """How many run panels on the page show a run loaded from the cache (the shipped
     pretrained runs are installed into it when the app starts)."""
     return sum("Loaded from the cache" in s.value for s in at.success)
+
+
+def run_until(at: AppTest, done, timeout: float = 180) -> bool:
+    """Rerun the page (as its live panels do) until done(at) holds, failing on any exception
+    on the way; False when timeout seconds pass first."""
+    end = time.time() + timeout
+    while time.time() < end:
+        at.run()
+        assert not errors(at), errors(at)
+        if done(at):
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def buttons(at: AppTest, label: str, prefix: bool = False) -> list:
+    """The buttons labelled label (or, with prefix, whose label starts with it)."""
+    return [b for b in at.button if (b.label.startswith(label) if prefix else b.label == label)]
+
+
+def button(at: AppTest, label: str):
+    """The first button labelled label, or None."""
+    found = buttons(at, label)
+    return found[0] if found else None
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}

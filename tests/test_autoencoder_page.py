@@ -2,13 +2,13 @@
 under AppTest (defaults, a tiny model trained through the UI, the sweep, the replay)."""
 
 import math
-import time
 
 import numpy as np
 import pytest
 import torch
 
-from apptest_util import errors, from_cache, open_page, widget
+from apptest_util import buttons, errors, from_cache, open_page, widget
+from apptest_util import run_until as _poll
 from models import datasets
 from models.metrics import fit_pca
 from models.presets import AE_SWEEP_KS, PAGE_DEFAULTS, ae_sweep, linear_match
@@ -125,19 +125,9 @@ def test_the_linear_comparison_config_is_within_2_percent_of_pca_on_digits():
 
 # --- the page ----------------------------------------------------------------------------------
 
-def _poll(at, done, timeout=180):
-    end = time.time() + timeout
-    while time.time() < end:
-        at.run()
-        assert not errors(at), errors(at)
-        if done(at):
-            return True
-        time.sleep(0.3)
-    return False
-
 
 def _button(at, label):
-    return [b for b in at.button if b.label.startswith(label)]
+    return buttons(at, label, prefix=True)
 
 
 def _texts(at):

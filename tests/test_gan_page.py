@@ -10,7 +10,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from apptest_util import errors, from_cache, open_page, widget
+from apptest_util import button as _button
+from apptest_util import errors, from_cache, metrics as _metrics, open_page, run_until, widget
 from dashboard import views_gan
 from models import datasets
 from models.gan_inversion import invert
@@ -18,26 +19,16 @@ from models.presets import GAN_COLLAPSE, GAN_COVERS, GAN_DIGITS, PAGE_DEFAULTS
 from models.runs import load_or_train
 from models.train import GANConfig, noise_grid
 
+
+def _run_until(at, done, timeout=240):
+    return run_until(at, done, timeout)
+
 PAGE = "app_pages/gan.py"
 TINY = {"steps": "200", "batch": "64", "g_hidden": "32", "d_hidden": "32"}
 TINY_DIGITS = GANConfig(dataset="digits", noise_dim=8, g_hidden=32, d_hidden=32, steps=100,
                         batch_size=64, loss="wgan-gp", g_lr=1e-3, d_lr=1e-3)
 
 
-def _run_until(at, done, timeout=240):
-    end = time.time() + timeout
-    while time.time() < end:
-        at.run()
-        assert not errors(at), errors(at)
-        if done(at):
-            return True
-        time.sleep(0.3)
-    return False
-
-
-def _button(at, label):
-    found = [b for b in at.button if b.label == label]
-    return found[0] if found else None
 
 
 def _has_timeline(at):
@@ -51,9 +42,6 @@ def _captions(at) -> str:
 def _image_captions(at) -> str:
     return " | ".join(c for img in at.get("image") for c in img.captions)
 
-
-def _metrics(at) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
 
 
 def _train_lab(at):

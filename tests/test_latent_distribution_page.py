@@ -5,7 +5,6 @@ against models.latent applied to the trained model."""
 import base64
 import io
 import json
-import time
 
 import numpy as np
 import pyarrow as pa
@@ -13,7 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from apptest_util import errors, from_cache, open_page, seen_params, widget
+from apptest_util import button as _button
+from apptest_util import errors, from_cache, metrics as _metrics, open_page, seen_params, widget
+from apptest_util import run_until as _run_until
 from dashboard import views_vae
 from models import datasets, latent
 from models.presets import PAGE_DEFAULTS
@@ -24,20 +25,6 @@ from models.train import VAEConfig
 PAGE = "app_pages/latent_distribution.py"
 
 
-def _run_until(at, done, timeout=180):
-    end = time.time() + timeout
-    while time.time() < end:
-        at.run()
-        assert not errors(at), errors(at)
-        if done(at):
-            return True
-        time.sleep(0.3)
-    return False
-
-
-def _button(at, label):
-    found = [b for b in at.button if b.label == label]
-    return found[0] if found else None
 
 
 def _train(at):
@@ -49,9 +36,6 @@ def _train(at):
     assert _run_until(at, lambda a: any("Trained" in s.value for s in a.success)
                       and _button(a, "Train") is None), "the run did not finish"
 
-
-def _metrics(at) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
 
 
 def _variant_pictures(at) -> dict[str, np.ndarray]:

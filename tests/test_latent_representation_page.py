@@ -2,14 +2,15 @@
 the UI, latent sliders that change the decoding and follow the image, bad and odd uploads."""
 
 import io
-import time
 from dataclasses import replace
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from apptest_util import buttons as _button
 from apptest_util import errors, from_cache, open_page, widget
+from apptest_util import run_until as _poll
 from dashboard import views_representation as views
 from models import datasets
 from models.presets import PAGE_DEFAULTS
@@ -25,19 +26,6 @@ def tiny_models(monkeypatch):
     monkeypatch.setattr(views, "DEFAULT_VAE", replace(views.DEFAULT_VAE, epochs=1, hidden=64))
 
 
-def _poll(at, done, timeout=180):
-    end = time.time() + timeout
-    while time.time() < end:
-        at.run()
-        assert not errors(at), errors(at)
-        if done(at):
-            return True
-        time.sleep(0.3)
-    return False
-
-
-def _button(at, label):
-    return [b for b in at.button if b.label == label]
 
 
 def _trained(at) -> bool:

@@ -3,7 +3,6 @@ without loss, installed into the cache atomically, and exactly the model the shi
 describe."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest

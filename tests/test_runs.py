@@ -1,6 +1,5 @@
 """Cached background runs: sharing, persistence, damage, eviction, failures."""
 
-import json
 import os
 import signal
 import subprocess

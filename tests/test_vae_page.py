@@ -3,13 +3,14 @@
 
 import json
 import re
-import time
 
 import numpy as np
 import pytest
 import torch
 
-from apptest_util import errors, from_cache, open_page, widget
+from apptest_util import button as _button
+from apptest_util import errors, from_cache, metrics as _metrics, open_page, widget
+from apptest_util import run_until as _run_until
 from dashboard import views_vae
 from models import datasets
 from models.presets import PAGE_DEFAULTS
@@ -22,20 +23,6 @@ TINY_POINTS = {"data": "moons", "latent": "2", "epochs": "2", "lr": "0.01"}
 TINY_IMAGES = {"data": "digits", "latent": "3", "epochs": "1", "beta": "4"}
 
 
-def _run_until(at, done, timeout=180):
-    end = time.time() + timeout
-    while time.time() < end:
-        at.run()
-        assert not errors(at), errors(at)
-        if done(at):
-            return True
-        time.sleep(0.3)
-    return False
-
-
-def _button(at, label):
-    found = [b for b in at.button if b.label == label]
-    return found[0] if found else None
 
 
 def _trained(at):
@@ -50,9 +37,6 @@ def _train(at):
     assert not errors(at), errors(at)
     assert _run_until(at, _trained), "the run did not finish"
 
-
-def _metrics(at) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
 
 
 def _config(**kw) -> VAEConfig:
