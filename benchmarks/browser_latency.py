@@ -54,7 +54,12 @@ from dashboard.nav import existing_pages  # noqa: E402
 # The slider each page is timed with unless --slider is given (a substring of its label): the
 # page's main exploration slider. Pages not listed: their first slider.
 PAGE_SLIDERS = {
+    "": "Noise",
+    "latent-variable-models": "Observed x",
+    "autoencoder": "Replay training",
     "vae": "Replay training",
+    "gan": "Replay training",
+    "latent-representation": "z₁",
     "latent-distribution": "Input (held-out index)",
     "latent-space": "Interpolation position",
 }
