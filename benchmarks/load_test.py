@@ -70,8 +70,10 @@ async def session(browser, base, path, seconds, trainer, stats, rng):
         i = 0
         while time.monotonic() < end:
             i += 1
-            if await pg.locator("[data-testid=stException]").count():
-                stats["errors"].append(f"{path}: exception on the page")
+            exc = pg.locator("[data-testid=stException]")
+            if await exc.count():
+                text = " ".join((await exc.first.inner_text()).split())
+                stats["errors"].append(f"{path}: exception on the page: {text[:300]}")
                 break
             if trainer and i % TRAIN_EVERY == 0:
                 train = pg.get_by_role("button", name=START)

@@ -491,6 +491,8 @@ def _worker_main(conn, threads: int, cache_root: str, max_bytes: int) -> None:
             conn.send(("finished", key, CANCELLED if ctl.cancelled else DONE, None))
             if ctl.stopped:
                 return
+        except (EOFError, ConnectionError):
+            return  # the manager is gone (its server stopped): no one to report to
         except (Diverged, PriorMismatch, ConfigError) as e:
             conn.send(("finished", key, FAILED, str(e)))
         except Exception as e:  # noqa: BLE001 - reported to the page, logged here
