@@ -48,6 +48,30 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (0 once it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def browser_pids() -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if "chromium" in (p / "comm").read_text():
+                    out.append(int(p.name))
+            except OSError:
+                pass
+    return out
+
+
 def children(pid: int) -> list[int]:
     out = []
     for p in Path("/proc").iterdir():
@@ -119,13 +143,23 @@ async def run(args, base, server_pid, cache):
     stats = {"latency": [], "per_page": collections.defaultdict(list), "errors": [],
              "timeouts": 0, "train_clicks": 0}
     rss = {"server": 0.0, "workers": 0.0}
+    # CPU seconds used during the test, per process (the last reading of each: a browser
+    # renderer that exits keeps its last one), to tell the server's share from the browser's
+    cpu: dict[str, dict[int, float]] = {"server": {}, "workers": {}, "browser": {}}
+    start = {"server": cpu_seconds(server_pid),
+             "workers": sum(cpu_seconds(c) for c in children(server_pid))}
     stop = asyncio.Event()
 
     async def sample_memory():
         while not stop.is_set():
             rss["server"] = max(rss["server"], rss_mb(server_pid))
             rss["workers"] = max(rss["workers"], sum(rss_mb(c) for c in children(server_pid)))
-            await asyncio.sleep(2)
+            cpu["server"][server_pid] = cpu_seconds(server_pid)
+            for c in children(server_pid):
+                cpu["workers"][c] = cpu_seconds(c)
+            for b in browser_pids():
+                cpu["browser"][b] = cpu_seconds(b)
+            await asyncio.sleep(1)
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path="/usr/bin/chromium",
@@ -143,6 +177,7 @@ async def run(args, base, server_pid, cache):
         stop.set()
         await mem
         await browser.close()
+    stats["cpu"] = {k: sum(v.values()) - start.get(k, 0.0) for k, v in cpu.items()}
     return stats, rss
 
 
@@ -197,6 +232,12 @@ def main() -> None:
               f"{sum(1 for v in keys.values() if v > 1)} (target 0)")
         print(f"peak RSS: server {rss['server']:.0f} MB (target <= 1500 MB), "
               f"workers together {rss['workers']:.0f} MB")
+        c, wall = stats["cpu"], time.time() - t0
+        moves = len(lat) + stats["timeouts"]
+        print(f"CPU seconds over the test ({os.cpu_count()} cores x {wall:.0f} s wall): server "
+              f"{c['server']:.0f}, training workers {c['workers']:.0f}, browser {c['browser']:.0f}"
+              + (f"; server CPU per slider move {1000 * c['server'] / moves:.0f} ms (page "
+                 f"loads and live views included)" if moves else ""))
     finally:
         proc.terminate()
         log.close()
