@@ -39,15 +39,9 @@ if problem:
     st.error(f"This prior cannot be trained as a VAE prior. {problem}",
              icon=":material/block:")
 else:
-    view = panels.run_panel(config, curves=views.CURVES, live_view=views.live_view,
-                            chart=False)
+    view = views.trained_view(config)  # run panel, replay timeline and what it drives
     if view.done:
         result = view.result
-        views.final_metrics(result.metrics)
-        views.training_charts(result.history, result.metrics, result.key)
-        st.subheader("Reconstructions and samples")
-        views.reconstructions_and_samples(config, view.snapshot, result.key)
-
         st.subheader("KL per latent dimension")
         views.kl_section(config, result)
 
