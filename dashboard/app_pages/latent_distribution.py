@@ -3,11 +3,12 @@ the aggregate posterior q(z), the average of q(z|x) over the data."""
 
 import streamlit as st
 
-from dashboard import controls, panels
+from dashboard import controls, panels, state
 from dashboard import views_vae as views
 from models.presets import PAGE_DEFAULTS
 
 DEFAULT = PAGE_DEFAULTS["latent-distribution"][0]
+DIMS_DRAWN = "_latent_distribution_dims"  # the dimensions the maps were last drawn on
 
 panels.header("Latent distribution",
               "The latent variable has a distribution, and there are three to tell apart: "
@@ -30,11 +31,23 @@ else:
         views.show_cached((result.key, "elbo"),
                           lambda: views.elbo_chart(result.history, result.metrics))
 
-        st.subheader("The encoder's q(z|x)")
-        focus, label, dims = views.encoder_section(config, result)
+        @st.fragment
+        def inputs() -> tuple[int, ...]:
+            """The inputs' q(z|x) and what their uncertainty means: a fragment, so another
+            input redraws only these two sections. The maps below follow the dimensions
+            chosen here: a change of those reruns the whole page."""
+            st.subheader("The encoder's q(z|x)")
+            focus, label, dims = views.encoder_section(config, result)
+            if st.session_state.get(DIMS_DRAWN) not in (None, dims):
+                st.rerun()  # the maps below were drawn on other dimensions
+            st.subheader("What the uncertainty means")
+            views.posterior_samples_view(config, result, focus, label)
+            state.bench_mark()  # the end of this fragment's rerun, for the browser benchmark
+            return dims
 
-        st.subheader("What the uncertainty means")
-        views.posterior_samples_view(config, result, focus, label)
+        st.session_state[DIMS_DRAWN] = None  # a whole-page run: the maps follow along
+        dims = inputs()
+        st.session_state[DIMS_DRAWN] = dims
 
         st.subheader("Prior p(z) and aggregate posterior q(z)")
         panels.explain(
