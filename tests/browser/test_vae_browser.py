@@ -86,3 +86,33 @@ def test_latent_distribution_trains_and_the_input_slider_repaints(server, page):
     assert parse_qs(urlparse(page.url).query).get("input") == ["5"]
     assert page.locator("[data-testid=stException]").count() == 0
     _tall_screenshot(page, "latent-distribution-input-5")
+
+
+def _chart_axis_titles(page) -> list[str]:
+    """The axis titles of every Vega chart on the page (SVG text of role axis-title)."""
+    return page.locator("[data-testid=stVegaLiteChart] g.role-axis-title text").evaluate_all(
+        "els => els.map(e => e.textContent)")
+
+
+def test_latent_distribution_maps_follow_the_dimensions_chosen_in_the_fragment(server, page):
+    # four latent dimensions: the plane of q(z|x) is chosen with two selectboxes that live in
+    # the inputs' fragment, while the maps of p(z) and q(z) below are drawn by the page
+    page.goto(f"{server}/latent-distribution?latent=4&epochs=3")
+    wait_idle(page)
+    _train(page)
+    box = page.locator("[data-testid=stSelectbox]").filter(has_text="Horizontal dimension")
+    box.first.wait_for(timeout=60_000)
+    target = "z₃" if "z₃" not in box.first.inner_text() else "z₂"
+    box.first.scroll_into_view_if_needed()
+    box.first.locator("input").click()
+    page.keyboard.type(target)
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    page.wait_for_timeout(500)
+    wait_idle(page)
+    assert page.locator("[data-testid=stException]").count() == 0
+    assert parse_qs(urlparse(page.url).query).get("dx") == [target]
+    # the maps (prior, aggregate posterior, difference) now have the new dimension on x
+    titles = _chart_axis_titles(page)
+    assert titles.count(target) >= 4, titles  # the ellipses' plane and the three maps
+    _tall_screenshot(page, "latent-distribution-dimensions")
