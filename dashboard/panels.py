@@ -188,6 +188,19 @@ def run_panel(config, *, curves: dict[str, str], x: str = "epoch", y_title: str 
                          ("t" if name == "run" else f"{name}_t") if timeline else None, chart)
 
 
+def replay_fragment(config, draw: Callable[["RunView"], None], **panel) -> "RunView":
+    """run_panel(config, **panel) and, once the run is done, draw(view): what its replay
+    timeline drives, in one fragment. Moving the timeline reruns only this part; the page
+    below it, which does not depend on the snapshot, stays as it is."""
+    def body() -> RunView:
+        view = run_panel(config, **panel)
+        if view.done:
+            draw(view)
+        state.bench_mark()  # the end of this fragment's rerun, for the browser benchmark
+        return view
+    return st.fragment(body)()
+
+
 def _live(h: RunHandle, curves, x, y_title, live_view, name, show_chart,
           step_size: int | None) -> None:
     def body():

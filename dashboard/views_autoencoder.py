@@ -226,25 +226,20 @@ def live_view(config: AEConfig):
 # --- sections -----------------------------------------------------------------------------
 
 def trained_view(config: AEConfig) -> panels.RunView:
-    """The run panel and what its replay timeline drives: the run's numbers, the error curve,
-    the reconstructions and the latent space, in one fragment. Moving the timeline reruns only
-    this part; the sections below it (linear AE, sweep, random codes) do not depend on the
-    snapshot and stay as they are."""
-    def replay() -> panels.RunView:
-        view = panels.run_panel(config, curves=CURVES, live_view=live_view(config),
-                                chart=False)
-        if view.done:
-            result = view.result
-            final_metrics(config, result.metrics)
-            show_error_chart(result.history, pca_error(config.dataset, config.latent_dim),
-                             config.latent_dim, "Reconstruction error while training")
-            st.subheader("Originals and reconstructions")
-            reconstructions(config, result, view.snapshot)
-            st.subheader("The data in the latent space")
-            latent_space(config, result, view.snapshot)
-        state.bench_mark()  # the end of this fragment's rerun, for the browser benchmark
-        return view
-    return st.fragment(replay)()
+    """The run panel and what its replay timeline drives (the run's numbers, the error curve,
+    the reconstructions and the latent space) as one fragment; the sections below it (linear
+    AE, sweep, random codes) do not depend on the snapshot."""
+    def draw(view: panels.RunView) -> None:
+        result = view.result
+        final_metrics(config, result.metrics)
+        show_error_chart(result.history, pca_error(config.dataset, config.latent_dim),
+                         config.latent_dim, "Reconstruction error while training")
+        st.subheader("Originals and reconstructions")
+        reconstructions(config, result, view.snapshot)
+        st.subheader("The data in the latent space")
+        latent_space(config, result, view.snapshot)
+    return panels.replay_fragment(config, draw, curves=CURVES, live_view=live_view(config),
+                                  chart=False)
 
 
 def final_metrics(config: AEConfig, metrics: dict) -> None:
@@ -351,10 +346,7 @@ def latent_space(config: AEConfig, result, snapshot: dict | None) -> None:
     if snapshot is None:
         st.caption("This run kept no snapshot of its codes.")
         return
-    _latent_space(config, result.key, result.snapshots, snapshot)
-
-
-def _latent_space(config: AEConfig, key: str, snapshots: list[dict], snapshot: dict) -> None:
+    key, snapshots = result.key, result.snapshots
     data = data_of(config)
     k = config.latent_dim
     options = colour_options(data)
@@ -401,7 +393,6 @@ def _latent_space(config: AEConfig, key: str, snapshots: list[dict], snapshot: d
         note += (" " if note else "") + ("The axes hold every snapshot of the run, so the "
                                          "codes move on a fixed frame as you replay it.")
     st.caption(note)
-    state.bench_mark()  # the end of this fragment's rerun, for the browser benchmark
 
 
 def project(z: np.ndarray, view: tuple[str, int, int]

@@ -20,7 +20,7 @@ import streamlit as st
 import torch
 
 from models import datasets, presets
-from models.gan_inversion import RESTARTS, STEPS, best_of_samples, invert  # noqa: F401 (STEPS: read by the page)
+from models.gan_inversion import RESTARTS, best_of_samples, invert
 from models.latent_space import chi_mean, path
 from models.train import SNAPSHOT_POINTS, GANConfig
 

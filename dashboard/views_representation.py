@@ -340,7 +340,6 @@ def _editor(models: dict[str, object], picked: Picked) -> None:
     state.bench_mark()
 
 
-
 @dataclass
 class Reading:
     """One model's reading of one image."""

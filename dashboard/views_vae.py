@@ -245,19 +245,16 @@ def ae_live_view(snapshot, handle) -> None:
 
 def trained_view(config: VAEConfig) -> panels.RunView:
     """The run panel and what its replay timeline drives (the run's numbers, the training
-    curves, the reconstructions and samples at the chosen snapshot), in one fragment: moving
-    the timeline reruns only this part, not the sections below, which do not depend on it."""
-    def replay() -> panels.RunView:
-        view = panels.run_panel(config, curves=CURVES, live_view=live_view, chart=False)
-        if view.done:
-            result = view.result
-            final_metrics(result.metrics)
-            training_charts(result.history, result.metrics, result.key)
-            st.subheader("Reconstructions and samples")
-            reconstructions_and_samples(config, view.snapshot, result.key)
-        state.bench_mark()  # the end of this fragment's rerun, for the browser benchmark
-        return view
-    return st.fragment(replay)()
+    curves, the reconstructions and samples at the chosen snapshot) as one fragment; the
+    sections below it do not depend on the snapshot."""
+    def draw(view: panels.RunView) -> None:
+        result = view.result
+        final_metrics(result.metrics)
+        training_charts(result.history, result.metrics, result.key)
+        st.subheader("Reconstructions and samples")
+        reconstructions_and_samples(config, view.snapshot, result.key)
+    return panels.replay_fragment(config, draw, curves=CURVES, live_view=live_view,
+                                  chart=False)
 
 
 def live_view(snapshot, handle) -> None:

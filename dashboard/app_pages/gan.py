@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import panels
 from dashboard import views_gan as v
+from models.gan_inversion import RESTARTS, STEPS
 
 panels.header("Generative adversarial network",
               "A GAN's latent variable is the noise z fed to its generator G; the generator's "
@@ -63,7 +64,7 @@ if digits.done:
         "An autoencoder or a VAE answers “which z made this x?” in one pass of its encoder. A "
         "GAN has none, so the only way to ask is to search: start from random z, and follow "
         "the gradient of the squared error ‖G(z) − x‖² with respect to z (the generator stays "
-        f"fixed) for {v.STEPS} Adam steps, keeping the best of {v.RESTARTS} starts (Zhu et "
+        f"fixed) for {STEPS} Adam steps, keeping the best of {RESTARTS} starts (Zhu et "
         "al. 2016; Creswell & Bharath 2018). A generated digit is in the generator's range, "
         "so the search can find it almost exactly; a held-out digit usually is not, and the "
         "best the search can do shows what the generator is unable to draw. The prior "

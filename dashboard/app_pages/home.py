@@ -70,8 +70,8 @@ def story_section() -> None:
                                    title="x coloured by its hidden cause z", h=430, size=22,
                                    color_title="z", square=True)
         else:
-            chart = charts.scatter(df, "x₁", "x₂", title="What we observe: x only", h=430, size=22,
-                                   square=True)
+            chart = charts.scatter(df, "x₁", "x₂", title="What we observe: x only", h=430,
+                                   size=22, square=True)
         charts.show(chart)
     with right:
         st.markdown("**The graphical model**")

@@ -17,45 +17,40 @@ run = panels.run_panel(config, curves={}, chart=False, timeline=False, name="exp
 result = run.result  # None until the model is trained
 
 
-def explore():
-    """Everything that follows the selected point. The position slider's part and the
-    traversal are fragments (a step of their sliders redraws only them); a click on the map
-    or another point reruns the page. (Not one fragment around all of it: in Chromium,
-    URL-bound sliders in a fragment nested inside another stopped writing their values into
-    the link once a run had finished.)"""
-    st.subheader("Where the data lands")
-    panels.explain(
-        f"Each dot is one of {v.N_POINTS} held-out inputs, placed at its code: the "
-        "autoencoder's z = encoder(x), or the mean of the VAE's q(z|x). Inputs of the same "
-        "kind gather; the space between them still decodes to something, and the decoded "
-        "manifold shows what. For a VAE with the standard Gaussian prior, the grid is laid "
-        "out evenly in probability under the prior, so each cell covers the same prior mass "
-        "(Kingma & Welling 2014, figure 4); for an autoencoder (no prior) or another prior it "
-        "is laid out evenly in value across the codes' 1 % to 99 % quantiles.")
-    view = v.map_controls(config)
-    if result is not None:
-        v.show_map(config, result, view)
-    else:
-        v.untrained_note()
+# Only the position slider's part and the traversal are fragments (a step of their sliders
+# redraws only them); a click on the map or another point reruns the page. Not one fragment
+# around all of it: in Chromium, URL-bound sliders in a fragment nested inside another
+# stopped writing their values into the link once a run had finished.
+st.subheader("Where the data lands")
+panels.explain(
+    f"Each dot is one of {v.N_POINTS} held-out inputs, placed at its code: the "
+    "autoencoder's z = encoder(x), or the mean of the VAE's q(z|x). Inputs of the same "
+    "kind gather; the space between them still decodes to something, and the decoded "
+    "manifold shows what. For a VAE with the standard Gaussian prior, the grid is laid "
+    "out evenly in probability under the prior, so each cell covers the same prior mass "
+    "(Kingma & Welling 2014, figure 4); for an autoencoder (no prior) or another prior it "
+    "is laid out evenly in value across the codes' 1 % to 99 % quantiles.")
+view = v.map_controls(config)
+if result is not None:
+    v.show_map(config, result, view)
+else:
+    v.untrained_note()
 
-    st.subheader("Interpolation")
-    panels.explain(
-        "A path from the selected point's code to the end's, decoded along the way. The "
-        "linear path is (1 − t) z₀ + t z₁. The spherical path (slerp) follows the arc between "
-        "the two directions and keeps the norm when both ends have the same norm. Under a "
-        "Gaussian prior in many dimensions almost every sample has a norm near √d, while the "
-        "linear midpoint of two typical codes is shorter: it sits where the prior density "
-        "log p(z) is *higher* but where the decoder has rarely been trained (White 2016).")
-    v.interpolation_section(config, result, view)
+st.subheader("Interpolation")
+panels.explain(
+    "A path from the selected point's code to the end's, decoded along the way. The "
+    "linear path is (1 − t) z₀ + t z₁. The spherical path (slerp) follows the arc between "
+    "the two directions and keeps the norm when both ends have the same norm. Under a "
+    "Gaussian prior in many dimensions almost every sample has a norm near √d, while the "
+    "linear midpoint of two typical codes is shorter: it sits where the prior density "
+    "log p(z) is *higher* but where the decoder has rarely been trained (White 2016).")
+v.interpolation_section(config, result, view)
 
-    st.subheader("Traversal")
-    panels.explain("Vary one latent dimension and hold all the others at the selected point's "
-                   "code. A dimension that changes one thing about the image (and nothing "
-                   "else) is *disentangled*.")
-    v.traversal_section(config, result, view.point)
-
-
-explore()
+st.subheader("Traversal")
+panels.explain("Vary one latent dimension and hold all the others at the selected point's "
+               "code. A dimension that changes one thing about the image (and nothing "
+               "else) is *disentangled*.")
+v.traversal_section(config, result, view.point)
 
 if config.dataset == "sprites":
     st.subheader("What the model recovered of the true factors")

@@ -19,7 +19,8 @@ with st.sidebar:
     config, problem = views.model_controls()
 
 
-def explore_body(config, problem: str | None) -> None:
+@st.fragment
+def explore(config, problem: str | None) -> None:
     """Everything that follows x₀ and z₀: a slider step reruns this, not the page (the model
     controls in the sidebar and the frame stay as they are)."""
     dim = config.latent_dim if config else st.session_state.get("dim", 1)
@@ -41,19 +42,19 @@ def explore_body(config, problem: str | None) -> None:
         with right:
             show, n, seed = views.sample_controls(st)
             panels.explain(
-                "Bright means likely. A column of the map (one z) is p(x|z) p(z); integrating the "
-                "map over x gives the prior p(z) on top, integrating over z gives the evidence p(x) "
-                "on the right. The white dashed lines are the slices at x₀ and z₀: the row at x₀, "
-                "rescaled to area 1, is the posterior p(z|x₀); the column at z₀, rescaled, is "
-                "the likelihood p(x|z₀)." if dim == 1 else
-                "Bright means likely. With two latent dimensions the joint p(x, z₁, z₂) lives in "
-                "three dimensions, so the map shows p(x, z₁) = ∫ p(x, z) dz₂, with z₂ integrated "
-                "out. Integrating it over x gives p(z₁) on top, over z₁ the evidence p(x) on the "
-                "right. The dashed row at x₀, rescaled to area 1, is the posterior's marginal "
-                "p(z₁|x₀). The dashed column at z₁ = z₀'s first coordinate, rescaled, is "
-                "p(x|z₁) = ∫ p(x|z₁, z₂) p(z₂|z₁) dz₂ (drawn on the right): the likelihood "
-                "averaged over z₂, not p(x|z₀) at the full point z₀ = (z₀₁, z₀₂). Section 2 "
-                "shows the full point, and prints p(x₀|z₀) there.",
+                "Bright means likely. A column of the map (one z) is p(x|z) p(z); integrating "
+                "the map over x gives the prior p(z) on top, integrating over z gives the "
+                "evidence p(x) on the right. The white dashed lines are the slices at x₀ and "
+                "z₀: the row at x₀, rescaled to area 1, is the posterior p(z|x₀); the column "
+                "at z₀, rescaled, is the likelihood p(x|z₀)." if dim == 1 else
+                "Bright means likely. With two latent dimensions the joint p(x, z₁, z₂) lives "
+                "in three dimensions, so the map shows p(x, z₁) = ∫ p(x, z) dz₂, with z₂ "
+                "integrated out. Integrating it over x gives p(z₁) on top, over z₁ the "
+                "evidence p(x) on the right. The dashed row at x₀, rescaled to area 1, is the "
+                "posterior's marginal p(z₁|x₀). The dashed column at z₁ = z₀'s first "
+                "coordinate, rescaled, is p(x|z₁) = ∫ p(x|z₁, z₂) p(z₂|z₁) dz₂ (drawn on the "
+                "right): the likelihood averaged over z₂, not p(x|z₀) at the full point "
+                "z₀ = (z₀₁, z₀₂). Section 2 shows the full point, and prints p(x₀|z₀) there.",
                 title="How to read the map")
         with left:
             samples = views.sample(config, n, seed) if show else None
@@ -68,9 +69,10 @@ def explore_body(config, problem: str | None) -> None:
         views.bayes_numbers(config, view)
 
         st.subheader("3 · Approximate inference: q(z|x₀) and the ELBO")
-        panels.metric_row([("log p(x₀)", f"{q.log_evidence:.4f}", "The log evidence, exact."),
-                           ("ELBO", f"{q.elbo:.4f}", "E_q[log p(x₀, z)] − E_q[log q(z|x₀)]"),
-                           ("gap", f"{q.gap:.4f}", "KL(q(z|x₀) ‖ p(z|x₀)) = log p(x₀) − ELBO")])
+        panels.metric_row([
+            ("log p(x₀)", f"{q.log_evidence:.4f}", "The log evidence, exact."),
+            ("ELBO", f"{q.elbo:.4f}", "E_q[log p(x₀, z)] − E_q[log q(z|x₀)]"),
+            ("gap", f"{q.gap:.4f}", "KL(q(z|x₀) ‖ p(z|x₀)) = log p(x₀) − ELBO")])
         left, right = views.side_by_side()
         with left:
             views.show(views.q_figure_1d(config, view, q) if dim == 1
@@ -89,5 +91,4 @@ def explore_body(config, problem: str | None) -> None:
     state.bench_mark()  # the end of this fragment's rerun, for the browser benchmark
 
 
-explore = st.fragment(explore_body)
 explore(config, problem)
