@@ -29,6 +29,12 @@ also counts how often the live view redrew meanwhile (distinct steps shown by th
 progress bar per second). Pages without a Train button are measured as usual, so "home" in
 the same call gives the bare-slider baseline on the machine as loaded at that moment.
 
+Every call first times benchmarks/bare_app.py (one slider in a fragment, nothing else) on
+its own server the same way: the "baseline" row, what Streamlit itself costs per step on the
+machine as it is loaded at that moment, and the column "x base", each page's p50 over it.
+Figures on this 2-core machine drift by tens of per cent between runs; the ratio much less.
+--no-baseline skips it.
+
 Targets (issue 4): slider -> repaint p50 <= 150 ms, p95 <= 300 ms; first load <= 2 s.
 Use a warm cache (python -m models prewarm) so pages show trained models.
 """
@@ -97,13 +103,20 @@ ARM = """() => {
 }"""
 
 
-def start_server(port: int, cache: str | None) -> subprocess.Popen:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, cache: str | None, app: Path = ROOT / "dashboard" / "app.py"
+                 ) -> subprocess.Popen:
     env = dict(os.environ, LATENT_LAB_BENCH="1")  # the app then emits a run counter
     if cache:
         env["LATENT_LAB_CACHE"] = cache
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run",
-                             str(ROOT / "dashboard" / "app.py"), "--server.port", str(port),
-                             "--server.headless", "true"], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app),
+                             "--server.port", str(port), "--server.headless", "true"],
+                            cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(200):
         try:
@@ -246,15 +259,15 @@ def main() -> None:
     ap.add_argument("--during-training", action="store_true",
                     help="time the slider while a run started with the page's Train button "
                          "trains (then cancel it); report the live view's redraws per second")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="do not time benchmarks/bare_app.py first")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
     proc = None
     base = args.url
     if not base:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         proc = start_server(port, args.cache)
         base = f"http://127.0.0.1:{port}"
     wanted = [("" if p == "home" else p) for p in args.pages] if args.pages else None
@@ -263,7 +276,20 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             print(f"{'page':24s} {'slider':28s} {'cold s':>7s} {'load s':>7s} {'p50 ms':>7s} "
-                  f"{'p95 ms':>7s} {'n':>3s}")
+                  f"{'p95 ms':>7s} {'x base':>6s} {'n':>3s}")
+            base_p50 = None
+            if not args.no_baseline:
+                bare_port = free_port()
+                bare = start_server(bare_port, None, ROOT / "benchmarks" / "bare_app.py")
+                try:
+                    r = measure_page(browser, f"http://127.0.0.1:{bare_port}", "", args.steps,
+                                     "Noise", "")
+                finally:
+                    bare.terminate()
+                base_p50 = statistics.median(r["steps"])
+                print(f"{'baseline':24s} {'(benchmarks/bare_app.py)':28s} {r['cold']:7.2f} "
+                      f"{r['load']:7.2f} {base_p50:7.0f} {pct(r['steps'], 0.95):7.0f} "
+                      f"{1:6.2f} {len(r['steps']):3d}", flush=True)
             for path in pages:
                 r = measure_page(browser, base, path, args.steps,
                                  args.slider or PAGE_SLIDERS.get(path), args.query,
@@ -271,12 +297,14 @@ def main() -> None:
                 st = r["steps"]
                 p50 = f"{statistics.median(st):7.0f}" if st else "      -"
                 p95 = f"{pct(st, 0.95):7.0f}" if st else "      -"
+                ratio = (f"{statistics.median(st) / base_p50:6.2f}" if st and base_p50
+                         else "     -")
                 extra = ""
                 if "redraws" in r:
                     extra = (f"  while training: {r['redraws']:.2f} redraws/s"
                              + ("" if r["still_training"] else " (the run ended first)"))
                 print(f"{r['page']:24s} {r.get('slider', '-')[:28]:28s} {r['cold']:7.2f} "
-                      f"{r['load']:7.2f} {p50} {p95} {len(st):3d}{extra}", flush=True)
+                      f"{r['load']:7.2f} {p50} {p95} {ratio} {len(st):3d}{extra}", flush=True)
             browser.close()
     finally:
         if proc:

@@ -16,10 +16,18 @@ import io
 import altair as alt
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 from PIL import Image
 
 from . import state
+
+try:  # Altair -> Vega-Lite dict with Arrow data, under the lock Streamlit takes for Altair's
+    # global settings (its own st.altair_chart path; private, so checked by a test)
+    from streamlit.elements.vega_charts import \
+        _convert_altair_to_vega_lite_spec as _altair_to_spec
+except ImportError:  # pragma: no cover - a Streamlit that moved it: fall back to altair_chart
+    _altair_to_spec = None
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
              "#000000"]
@@ -29,6 +37,7 @@ VIRIDIS = np.array([[68, 1, 84], [72, 40, 120], [62, 73, 137], [49, 104, 142],
                     [180, 222, 44], [253, 231, 37]], dtype=np.float64)
 DIVERGING = np.array([[213, 94, 0], [245, 245, 245], [0, 114, 178]], dtype=np.float64)
 SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+CANVAS_ROWS = 400  # charts with this many data rows or more are drawn on a canvas (see vega)
 MAX_MARKS = 4000  # keep charts under Streamlit's switch to the canvas renderer's range
 
 
@@ -56,10 +65,95 @@ def _style(chart: alt.Chart) -> alt.Chart:
 
 
 def show(chart: alt.Chart, key: str | None = None, **kwargs):
-    """Draw a chart in the house style: as wide as its container unless it set a width."""
+    """Draw a chart in the house style: as wide as its container unless it set a width. Its
+    data sets are named by their place in the chart (see stable_names), so a rerun that
+    changes only the data updates the drawn chart in place."""
     fixed = isinstance(getattr(chart, "width", None), int)
-    return st.altair_chart(_style(chart), width="content" if fixed else "stretch", key=key,
-                           **kwargs)
+    if _altair_to_spec is None:  # a Streamlit without the helper: its own (slower) path
+        return st.altair_chart(_style(chart), width="content" if fixed else "stretch",
+                               key=key, **kwargs)
+    return vega(stable_names(_altair_to_spec(_style(chart))), "content" if fixed else "stretch",
+                key, **kwargs)
+
+
+def vega(vl_spec: dict, width: str, key: str | None = None, **kwargs):
+    """Every chart goes through here to st.vega_lite_chart: data sets under stable names (so
+    a data change updates the drawn chart in place), and a chart of CANVAS_ROWS data rows or
+    more drawn on a canvas. Streamlit's default below 2,000 is SVG, one DOM element per mark:
+    a scatter of 800 points took ~30 ms longer per slider step in Chromium than on a canvas,
+    while a few curves are cheaper as SVG, where only the changed marks are redrawn. A chart
+    that reports clicks (on_select) stays SVG, where each mark is an element to click."""
+    spec = stable_names(vl_spec, rename=False)
+    rows = sum(_rows(v) for v in (spec.get("datasets") or {}).values())
+    if "on_select" not in kwargs and rows >= CANVAS_ROWS:
+        meta = dict(spec.get("usermeta") or {})
+        options = dict(meta.get("embedOptions") or {})
+        options.setdefault("renderer", "canvas")
+        spec["usermeta"] = {**meta, "embedOptions": options}
+    return st.vega_lite_chart(spec, width=width, key=key, **kwargs)
+
+
+def _rows(data) -> int:
+    """Rows of a data set as Streamlit takes them (Arrow bytes or table, frame, list)."""
+    if isinstance(data, bytes):
+        return pa.ipc.open_stream(data).read_all().num_rows
+    if isinstance(data, (pa.Table, pd.DataFrame, list)):
+        return len(data)
+    return 0
+
+
+def stable_names(vl_spec: dict, rename: bool = True) -> dict:
+    """The spec with its data sets named by their place in it ("_d0", "_d1", … in the order
+    they are first used; rename=False keeps the names it has), and inline ``data.values``
+    moved into named data sets.
+
+    Streamlit's browser side keeps a drawn Vega view and swaps only its data when a rerun
+    sends the same spec text with new data; any other change of the text builds a new view
+    (compiling the Vega-Lite spec again, ~100-200 ms for a layered chart in Chromium). Altair
+    names a data set by a hash of its content, and inline values are part of the text, so
+    without this every data change is a spec change."""
+    old = vl_spec.get("datasets") or {}
+    datasets: dict = {}
+    names: dict[str, str] = {}
+
+    def name_for(key) -> str:
+        if key not in names:
+            names[key] = f"_d{len(names)}"
+        return names[key]
+
+    def visit(node):
+        if isinstance(node, list):
+            return [visit(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {}
+        for k, v in node.items():
+            if k == "datasets" and node is vl_spec:
+                continue
+            if k == "data" and isinstance(v, dict):
+                if "values" in v and "format" not in v:  # inline rows (not GeoJSON & co.)
+                    name = name_for(("inline", len(names)))
+                    while name in old:
+                        name = name_for(("inline", len(names)))
+                    datasets[name] = v["values"]
+                    out[k] = {**{kk: vv for kk, vv in v.items() if kk != "values"},
+                              "name": name}
+                    continue
+                if v.get("name") in old:
+                    name = name_for(v["name"]) if rename else v["name"]
+                    datasets[name] = old[v["name"]]
+                    out[k] = {**v, "name": name}
+                    continue
+            out[k] = visit(v) if k != "values" else v
+        return out
+
+    spec = visit(vl_spec)
+    for key, rows in old.items():  # declared but not referenced by a "data" (e.g. lookups)
+        if key not in datasets and (key not in names or not rename):
+            datasets[key] = rows
+    if datasets:
+        spec["datasets"] = datasets
+    return spec
 
 
 def palette(n: int) -> list[str]:
@@ -92,12 +186,16 @@ def scatter(df: pd.DataFrame, x: str, y: str, color: str | None = None,
             domain: tuple | None = None, tooltip: list[str] | None = None,
             color_title: str | None = None, square: bool = False) -> alt.Chart:
     """Points; coloured by a category (Okabe-Ito) or a continuous value (viridis).
-    square=True draws both axes to the same scale (a circle stays a circle)."""
+    square=True draws both axes to the same scale (a circle stays a circle): through two
+    invisible corner points rather than a domain in the spec, so a change of the data (a
+    noise slider) changes only data sets and the drawn chart is updated in place."""
     df = df.iloc[:MAX_MARKS]
+    corners = None
     if square and domain is None:
-        domain = square_domain(df[x].to_numpy(), df[y].to_numpy())
-    sx = alt.Scale(domain=domain[0]) if domain else alt.Scale(zero=False)
-    sy = alt.Scale(domain=domain[1]) if domain else alt.Scale(zero=False)
+        (x0, x1), (y0, y1) = square_domain(df[x].to_numpy(), df[y].to_numpy())
+        corners = pd.DataFrame({x: [x0, x1], y: [y0, y1]})
+    sx = alt.Scale(domain=domain[0]) if domain else alt.Scale(zero=False, nice=corners is None)
+    sy = alt.Scale(domain=domain[1]) if domain else alt.Scale(zero=False, nice=corners is None)
     enc = {"x": alt.X(x, title=x_title or x, scale=sx),
            "y": alt.Y(y, title=y_title or y, scale=sy)}
     if color:
@@ -112,8 +210,12 @@ def scatter(df: pd.DataFrame, x: str, y: str, color: str | None = None,
         enc["tooltip"] = tooltip
     side = int(h * min(scale(), 1.2))  # fixed-size squares must still fit their column
     size_kw = {"height": side, "width": side} if square else {"height": height(h)}
-    return alt.Chart(df, title=title, **size_kw).mark_circle(
-        size=size * scale(), opacity=opacity).encode(**enc)
+    points = alt.Chart(df).mark_circle(size=size * scale(), opacity=opacity).encode(**enc)
+    if corners is None:
+        return points.properties(title=title, **size_kw)
+    edge = alt.Chart(corners).mark_point(opacity=0).encode(x=alt.X(x, scale=sx),
+                                                          y=alt.Y(y, scale=sy))
+    return alt.layer(points, edge, title=title, **size_kw)
 
 
 def square_domain(x: np.ndarray, y: np.ndarray, pad: float = 0.08) -> tuple:
@@ -233,15 +335,16 @@ def spec(chart) -> dict:
     (what Streamlit sends). Cache it (on the run key and view) and draw it with show_spec on
     every rerun: Altair's building and validation and the data's conversion then run once,
     not on every slider step (tens of ms each)."""
+    if _altair_to_spec is not None:
+        return stable_names(_altair_to_spec(_style(chart)))
     from streamlit import dataframe_util
     out = _style(chart).to_dict()
     out["datasets"] = {name: dataframe_util.convert_anything_to_arrow_bytes(pd.DataFrame(rows))
                        for name, rows in out.get("datasets", {}).items()}
-    return out
+    return stable_names(out)
 
 
 def show_spec(vl_spec: dict, key: str | None = None, **kwargs):
     """Draw a Vega-Lite dict (from spec() or written by hand), sized as show() sizes a chart."""
     fixed = isinstance(vl_spec.get("width"), int)
-    return st.vega_lite_chart(vl_spec, width="content" if fixed else "stretch", key=key,
-                              **kwargs)
+    return vega(vl_spec, "content" if fixed else "stretch", key, **kwargs)

@@ -366,9 +366,9 @@ def _show(spec: dict, sets: dict, key: str) -> None:
     for every snapshot, so the browser only swaps the data. Only the datasets the spec reads
     are sent: the browser's in-place update stops at a dataset its view does not know."""
     used = _data_names(spec)
-    st.vega_lite_chart({"autosize": PAD, **spec,
-                        "datasets": {k: v for k, v in sets.items() if k in used},
-                        "config": charts.vega_config()}, width="content", key=key)
+    charts.vega({"autosize": PAD, **spec,
+                 "datasets": {k: v for k, v in sets.items() if k in used},
+                 "config": charts.vega_config()}, "content", key)
 
 
 # --- the lab figure: live and replayed -------------------------------------------------------

@@ -33,6 +33,8 @@ MAX_K = 3  # mixture components offered by the page
 N_X_IMAGE = {1: 200, 2: 120}  # pixel rows (x bins) of the joint map; 2-D z: sums over 120^2 cells
 MAX_POINTS = 400  # points per plotted curve: every cell of the model's grid (thinner would miss
 #                  the narrow peaks of a posterior under small sigma)
+PX_TOL = 0.3  # a curve's points are dropped where it stays within this many pixels of the line
+#             between its neighbours (see _simplify)
 RANGE_Q = 1e-3  # plotted z range: from this prior (or posterior) quantile to 1 - RANGE_Q
 HEAVY_TAIL_SCALES = 8.0  # Student-t prior: plot at most this many scales either side
 SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -419,6 +421,43 @@ def _thin(sl: slice, n: int = MAX_POINTS) -> slice:
     return slice(sl.start, sl.stop, k)
 
 
+def _simplify(t: np.ndarray, ys: list[np.ndarray], w: float, h: float,
+              tol: float = PX_TOL) -> np.ndarray:
+    """The indices of the points of curves y(t) (sharing the t axis and a y axis from 0 to
+    their largest value, drawn w x h pixels) that drawing needs: the rest lie within tol
+    pixels of the straight line between their kept neighbours (Ramer-Douglas-Peucker,
+    measured vertically). A smooth density of ~300 cells keeps a few dozen, a sharp peak
+    all it needs; the browser's work per slider step is roughly proportional to points."""
+    t = np.asarray(t, dtype=np.float64)
+    n = len(t)
+    if n <= 2 or t[-1] == t[0]:
+        return np.arange(n)
+    y = np.nan_to_num(np.vstack([np.asarray(v, dtype=np.float64) for v in ys]),
+                      nan=0.0, posinf=0.0, neginf=0.0)
+    top = float(np.abs(y).max())
+    if top == 0.0:
+        return np.array([0, n - 1])
+    px = (t - t[0]) * (w / (t[-1] - t[0]))
+    py = y * (h / top)
+    keep = np.zeros(n, dtype=bool)
+    keep[[0, -1]] = True
+    todo = [(0, n - 1)]
+    while todo:
+        i, j = todo.pop()
+        if j - i < 2:
+            continue
+        span = px[j] - px[i]
+        f = (px[i + 1:j] - px[i]) / span if span > 0 else np.zeros(j - i - 1)
+        line = py[:, i:i + 1] + (py[:, j:j + 1] - py[:, i:i + 1]) * f
+        err = np.abs(py[:, i + 1:j] - line).max(axis=0)
+        k = int(err.argmax())
+        if err[k] > tol:
+            m = i + 1 + k
+            keep[m] = True
+            todo += [(i, m), (m, j)]
+    return np.flatnonzero(keep)
+
+
 def _scale() -> dict:
     """A linear scale whose domain follows the data, so that it can move with the sliders
     without changing the spec."""
@@ -464,7 +503,7 @@ def _curve(data: dict, color: str, w: int, h: int, title: str, vertical: bool = 
     along x (a panel on the right of a map). Its t scale follows the data, which
     ``_edge_data`` stretches to the map's extent, so it lines up with the map."""
     pos = _num("t", scale=_scale(), axis=None)
-    val = _num("p", title=None, axis={"tickCount": 2, "format": ".2g", "labelOverlap": True,
+    val = _num("p", title=None, stack=None, axis={"tickCount": 2, "format": ".2g", "labelOverlap": True,
                                       "minExtent": _px(44), "maxExtent": _px(44)})
     enc = {"y": pos, "x": val} if vertical else {"x": pos, "y": val}
     return {"width": w, "height": h, "title": title, "data": data, "encoding": enc,
@@ -475,11 +514,14 @@ def _curve(data: dict, color: str, w: int, h: int, title: str, vertical: bool = 
                        "encoding": {"order": _num("t")}}]}  # along t, not sorted by p
 
 
-def _edge_data(d: _Data, name: str, t: np.ndarray, p: np.ndarray, ext) -> dict:
+def _edge_data(d: _Data, name: str, t: np.ndarray, p: np.ndarray, ext, size: tuple) -> dict:
     """A curve on the cells of a map's axis, cut to the map's extent and carried flat to its
-    edges, so that its data-driven scale spans exactly the map's."""
+    edges, so that its data-driven scale spans exactly the map's; only the points that a
+    panel of size (length along t, height) pixels needs (_simplify)."""
     keep = (t >= ext[0]) & (t <= ext[1])
     t, p = t[keep], p[keep]
+    idx = _simplify(t, [p], *size)
+    t, p = t[idx], p[idx]
     return d.use(name, t=np.concatenate([[ext[0]], t, [ext[1]]]),
                  p=np.concatenate([p[:1], p, p[-1:]]) if len(p) else np.zeros(2))
 
@@ -495,7 +537,7 @@ def show(fig: Figure, key: str) -> None:
     width: in the browser a data update of a chart sized to its container took ~25 % more
     script time (a re-layout to the container on each update)."""
     spec = {**fig.spec, "datasets": fig.datasets, "config": charts.vega_config()}
-    st.vega_lite_chart(spec=spec, width="content", key=key)
+    charts.vega(spec, "content", key)
 
 
 def _width(w: float, cap: int) -> int:
@@ -525,14 +567,15 @@ def joint_figure(config: LVMConfig, view: View, samples: pd.DataFrame | None) ->
              "title": "p(x, z₁), z₂ integrated out" if two else "p(x, z)"}
     zc, post = _zslice(view)
     sl = _thin(_cells(zc, *j["z"]))
-    top = _curve(_edge_data(d, "prior", j["z_axis"], j["pz"], j["z"]), PRIOR_C, w, m,
+    top = _curve(_edge_data(d, "prior", j["z_axis"], j["pz"], j["z"], (w, m)), PRIOR_C, w, m,
                  "p(z₁)" if two else "p(z)")
-    mid = _curve(_edge_data(d, "posterior", zc[sl], post[sl], j["z"]), POST_C, w, m,
+    mid = _curve(_edge_data(d, "posterior", zc[sl], post[sl], j["z"], (w, m)), POST_C, w, m,
                  ("p(z₁|x₀)" if two else "p(z|x₀)") + ", the row at x₀")
-    right_x = _curve(_edge_data(d, "evidence", j["x_axis"], j["px"], j["x"]), EVID_C, m, h,
-                     "p(x)", vertical=True)
+    right_x = _curve(_edge_data(d, "evidence", j["x_axis"], j["px"], j["x"], (h, m)), EVID_C,
+                     m, h, "p(x)", vertical=True)
     right_l = _curve(_edge_data(d, "likelihood", j["x_axis"],
-                                conditional_binned(config, j["edges"], view.z0[0]), j["x"]),
+                                conditional_binned(config, j["edges"], view.z0[0]), j["x"],
+                                (h, m)),
                      LIK_C, m, h, "p(x|z₁)" if two else "p(x|z₀)", vertical=True)
     return Figure({"vconcat": [top, mid, {"hconcat": [joint, right_x, right_l],
                                           "spacing": _px(8)}],
@@ -555,6 +598,9 @@ def _curves_figure(z: np.ndarray, curves: dict[str, tuple[np.ndarray, str, list[
     dash); fill is drawn as an area below them; z0, if given, as a rule. Rows are wide with
     short keys, folded in the browser."""
     d = _Data()
+    idx = _simplify(z, [fill] + [p for p, _, _ in curves.values()], w, h)
+    z, fill = z[idx], fill[idx]
+    curves = {k: (np.asarray(p)[idx], c, s) for k, (p, c, s) in curves.items()}
     keys = [f"c{i}" for i in range(len(curves))]
     label_expr = ("{" + ", ".join(f"'{k}': '{v}'" for k, v in zip(keys, curves))
                   + "}[datum.label]")
@@ -574,7 +620,7 @@ def _curves_figure(z: np.ndarray, curves: dict[str, tuple[np.ndarray, str, list[
                                 "scale": {"domain": keys,
                                           "range": [s for _, _, s in curves.values()]}}}}
     area = {"mark": {"type": "area", "color": POST_C, "opacity": opacity, "clip": True},
-            "encoding": {"x": _num("z"), "y": _num("fill")}}
+            "encoding": {"x": _num("z"), "y": _num("fill", stack=None)}}
     layers = [area, lines]
     if z0 is not None:  # an empty rule when z0 is off the plotted range (it would widen it)
         inside = [z0] if z[0] <= z0 <= z[-1] else []

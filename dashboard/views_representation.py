@@ -286,7 +286,7 @@ def code_chart(loc: np.ndarray, scale: np.ndarray | None, color: str, key: str,
                                                  "format": ".3f", "title": "own code"}]}})
     spec = {"height": charts.height(h), "data": {"name": "code"}, "layer": layers,
             "datasets": {"code": df}, "config": charts.vega_config()}
-    st.vega_lite_chart(spec=spec, width="stretch", key=key)
+    charts.vega(spec, "stretch", key)
 
 
 # --- sections ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Altair glue only: the maths lives in models.vae, models.latent and models.train.
 from __future__ import annotations
 
 import base64
+import html
 from dataclasses import replace
 
 import altair as alt
@@ -584,17 +585,19 @@ def ellipse_spec(bg_png: bytes, lo: float, hi: float, loc: np.ndarray, scale: np
         pts = latent.diagonal_ellipses(torch.as_tensor(loc), torch.as_tensor(scale), k,
                                        ELLIPSE_POINTS).numpy().round(5)
         for b, label in enumerate(labels):
-            rows += [{"x": x, "y": y, "order": i, "input": label, "ellipse": f"{k:g} std",
+            rows += [{"x": x, "y": y, "order": i, "slot": b % len(INPUT_COLORS), "ellipse": f"{k:g} std",
                       "focus": b == 0} for i, (x, y) in enumerate(pts[b].tolist())]
-    means = [{"x": float(m[0]), "y": float(m[1]), "input": label, "sx": float(sd[0]),
-              "sy": float(sd[1])} for m, sd, label in zip(loc, scale, labels)]
+    means = [{"x": float(m[0]), "y": float(m[1]), "input": label, "slot": b % len(INPUT_COLORS),
+              "sx": float(sd[0]), "sy": float(sd[1])}
+             for b, (m, sd, label) in enumerate(zip(loc, scale, labels))]
     url = "data:image/png;base64," + base64.b64encode(bg_png).decode()
     axis = {"domain": [lo, hi], "nice": False}
     x = {"field": "x", "type": "quantitative", "scale": axis, "title": charts.zname(dims[0])}
     y = {"field": "y", "type": "quantitative", "scale": axis, "title": charts.zname(dims[1])}
-    color = {"field": "input", "type": "nominal", "legend": None,  # the inputs strip is the key
-             "scale": {"domain": labels, "range": [INPUT_COLORS[i % len(INPUT_COLORS)]
-                                                   for i in range(len(labels))]}}
+    # coloured by the input's place in the strip (the strip is the key), not by its label: the
+    # spec then stays the same when the inputs change, and the drawn chart is only updated
+    color = {"field": "slot", "type": "nominal", "legend": None,
+             "scale": {"domain": list(range(len(INPUT_COLORS))), "range": INPUT_COLORS}}
     name_x, name_y = charts.zname(dims[0]), charts.zname(dims[1])
     return {
         "config": charts.vega_config(s), "title": title, "width": side, "height": side,
@@ -773,20 +776,25 @@ def chosen_inputs(data: datasets.DataSet, focus: int, show: str) -> list[int]:
 
 def inputs_strip(data: datasets.DataSet, indices: list[int], labels: list[str]) -> None:
     """The chosen inputs beside the ellipses, in their colours."""
-    if data.is_image:
+    if data.is_image:  # one HTML element, not an image and a label per input (~40
+        # elements in columns, each re-rendered by the browser on every step of the slider)
         imgs = data.x_test[indices].numpy().reshape(-1, 28, 28)
-        per_row = 5
-        for start in range(0, len(indices), per_row):
-            cols = st.columns(per_row)
-            for j, col in enumerate(cols):
-                b = start + j
-                if b >= len(indices):
-                    break
-                color = INPUT_COLORS[b % len(INPUT_COLORS)]
-                col.image(png(f"one-{data.name}-{indices[b]}", imgs[b:b + 1], 1, 2))
-                col.markdown(f"<span style='color:{color};font-weight:600'>●</span> "
-                             f"<span style='font-size:.8rem'>{labels[b]}</span>",
-                             unsafe_allow_html=True)
+        s = charts.scale()
+        cells = []
+        for b, (i, label) in enumerate(zip(indices, labels)):
+            url = "data:image/png;base64," + base64.b64encode(
+                png(f"one-{data.name}-{i}", imgs[b:b + 1], 1, 2)).decode()
+            color = INPUT_COLORS[b % len(INPUT_COLORS)]
+            cells.append(
+                f"<figure style='margin:0;text-align:center;width:{int(92 * s)}px'>"
+                f"<img src='{url}' alt='held-out input {html.escape(label)}' "
+                f"style='width:{int(60 * s)}px;image-rendering:pixelated;"
+                f"border:3px solid {color};border-radius:4px'>"
+                f"<figcaption style='font-size:{0.8 * s:.2f}rem'>"
+                f"<span style='color:{color};font-weight:600'>●</span> "
+                f"{html.escape(label)}</figcaption></figure>")
+        st.html("<div style='display:flex;flex-wrap:wrap;gap:10px 6px'>"
+                + "".join(cells) + "</div>")
         return
     pts = data.x_test[indices].numpy()
     layers = [("data", data.x_test[:SHOWN_POINTS].numpy(), "#9AA5B1", 12, 0.4)]

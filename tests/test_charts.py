@@ -1,9 +1,13 @@
 """dashboard/charts.py's PNG helpers: the colour map's lookup table against interpolating the
-anchors exactly, and PNG bytes that decode to the same pixels at any compression level."""
+anchors exactly, and PNG bytes that decode to the same pixels at any compression level;
+data sets named so that a data change keeps the spec's text."""
 
 import io
+import json
 
+import altair as alt
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -45,3 +49,33 @@ def test_png_bytes_round_trip_at_any_compression(level):
     img = charts.heatmap_png(field, upscale=1)
     back = np.asarray(Image.open(io.BytesIO(charts.png_bytes(img, level))))
     assert np.array_equal(back, np.asarray(img))
+
+
+# --- stable specs: a data change must not change the spec's text ------------------------------
+
+def _layered(df: pd.DataFrame) -> alt.LayerChart:
+    return alt.layer(alt.Chart(df).mark_line().encode(x="a:Q", y="b:Q"),
+                     alt.Chart(df.head(1)).mark_point().encode(x="a:Q", y="b:Q"))
+
+
+def test_altair_data_sets_get_names_by_place_not_content():
+    assert charts._altair_to_spec is not None  # Streamlit's helper moved: show() got slower
+    one = charts.spec(_layered(pd.DataFrame({"a": [0.0, 1.0], "b": [1.0, 2.0]})))
+    two = charts.spec(_layered(pd.DataFrame({"a": [0.0, 1.0], "b": [5.0, 6.0]})))
+    assert set(one["datasets"]) == {"_d0", "_d1"}
+    text = lambda s: json.dumps({k: v for k, v in s.items() if k != "datasets"})  # noqa: E731
+    assert text(one) == text(two)
+    assert one["datasets"]["_d0"] != two["datasets"]["_d0"]
+    assert [layer["data"]["name"] for layer in one["layer"]] == ["_d0", "_d1"]
+
+
+def test_inline_values_move_into_named_data_sets_and_hand_names_stay():
+    spec = {"layer": [{"data": {"values": [{"x": 1}]}, "mark": "point"},
+                      {"data": {"name": "mine"}, "mark": "line"}],
+            "datasets": {"mine": [{"x": 2}], "lookup": [{"x": 3}]}}
+    out = charts.stable_names(spec, rename=False)
+    assert out["layer"][0]["data"] == {"name": "_d0"}
+    assert out["layer"][1]["data"] == {"name": "mine"}
+    assert out["datasets"] == {"_d0": [{"x": 1}], "mine": [{"x": 2}], "lookup": [{"x": 3}]}
+    assert "values" not in json.dumps(out["layer"])
+    assert spec["layer"][0]["data"] == {"values": [{"x": 1}]}  # the input is left as it was

@@ -88,6 +88,24 @@ def test_defaults_are_two_dimensional_trained_and_untrained_shows_the_train_butt
     assert _button(at, "Train") is not None
 
 
+def test_another_input_changes_the_ellipses_data_not_their_spec():
+    """The browser updates a drawn chart in place only when its spec's text is the same; a
+    new text builds a new Vega view (~100-200 ms a step). Inputs that make a different
+    number of ellipses (one per class, the focus one of them or not) keep it too."""
+    def ellipses(at):
+        (chart,) = [c for c in at.get("vega_lite_chart") if "over q(z)" in c.proto.spec]
+        return chart.proto.spec, {d.name: d.data.data for d in chart.proto.datasets}
+
+    at = open_page(PAGE)
+    spec, data = ellipses(at)
+    for index in (1, 2):
+        widget(at, "input").set_value(index).run()
+        assert not errors(at)
+        moved_spec, moved = ellipses(at)
+        assert moved_spec == spec and moved != data
+        data = moved
+
+
 def test_the_uniform_prior_gives_its_reason_and_does_not_crash():
     at = open_page(PAGE, {"prior": "Uniform"})
     assert not errors(at)
@@ -157,7 +175,10 @@ def test_one_and_three_dimensional_latents_on_digits():
     widget(at, "dy").set_value(widget(at, "dx").value).run()
     assert not errors(at)
     assert any("two different dimensions" in w.value for w in at.warning)
-    assert len(at.get("image")) >= 4  # the inputs, their decodings, the spread
+    assert len(at.get("image")) >= 3  # the input, its decodings, their spread
+    # and the chosen inputs beside the ellipses, as one strip: one per class, 10 digits
+    (strip,) = [h.proto.body for h in at.get("html") if "held-out input" in h.proto.body]
+    assert strip.count("<img src='data:image/png;base64,") >= 10
     assert any("marginals on" in c.value for c in at.caption)
 
     at = open_page(PAGE, {"latent": "1", "epochs": "1"})

@@ -369,11 +369,19 @@ def test_the_right_panel_matches_the_linear_gaussian_form():
 
 def test_the_page_draws_the_maps_column_in_two_dimensions():
     at = page({"dim": "2", "z0": "0.5", "z0_2": "-1"})
-    drawn = dataset(vega(at)[0], "likelihood").column("p").to_numpy()[1:-1]
+    table = dataset(vega(at)[0], "likelihood")
+    t, drawn = table.column("t").to_numpy()[1:-1], table.column("p").to_numpy()[1:-1]
     config = page_config(latent_dim=2, mix_locs=((-1.5, 1.0), (1.5, -1.0)))
     j = views.joint_image(config)
     expected = views.conditional_binned(config, j["edges"], 0.5)
-    np.testing.assert_allclose(drawn, expected, rtol=1e-9)
+    cells = np.searchsorted(j["x_axis"], t)  # the drawn points are cells of the map's axis
+    np.testing.assert_allclose(j["x_axis"][cells], t, rtol=1e-12)
+    np.testing.assert_allclose(drawn, expected[cells], rtol=1e-9)
+    # and the line through them stays within PX_TOL pixels of every cell's value (the panel
+    # is 62 pixels wide along p)
+    h = views._px(62)
+    line = np.interp(j["x_axis"], t, drawn)
+    assert np.abs(line - expected).max() * h / expected.max() <= views.PX_TOL + 1e-9
     assert any("not p(x|z₀) at the full point" in e.proto.body for e in at.get("expandable")
                ) or any("not p(x|z₀) at the full point" in m.value for m in at.markdown)
 
@@ -478,3 +486,21 @@ def test_plotted_ranges_hold_the_prior_and_the_posterior():
     (lo, hi), = views.posterior_box(page_config(prior="gaussian"), view)
     mode = view.grid.axes[0][np.argmax(view.log_posterior_x0)]
     assert lo < mode < hi and hi > views.prior_box(page_config(prior="gaussian"))[0][1] - 1
+
+
+@pytest.mark.parametrize("sigma", [1.0, 0.05])
+def test_simplified_curves_stay_within_a_fraction_of_a_pixel(sigma):
+    """The curves drawn keep only the points a chart needs: linear interpolation through
+    them is within PX_TOL pixels of every dropped point; ends and peaks are kept."""
+    t = np.linspace(-5, 5, 401)
+    ys = [np.exp(-0.5 * (t / sigma) ** 2), 0.3 * np.exp(-0.5 * ((t - 1) / 0.4) ** 2)]
+    w, h = 400, 200
+    idx = views._simplify(t, ys, w, h)
+    assert idx[0] == 0 and idx[-1] == 400 and len(idx) < 150
+    top = max(y.max() for y in ys)
+    for y in ys:
+        assert y.argmax() in idx
+        err = np.abs(np.interp(t, t[idx], y[idx]) - y) * h / top
+        assert err.max() <= views.PX_TOL + 1e-9
+    assert list(views._simplify(t[:2], [ys[0][:2]], w, h)) == [0, 1]
+    assert list(views._simplify(t, [np.zeros_like(t)], w, h)) == [0, 400]

@@ -274,9 +274,32 @@ def test_garbage_url_parameters_give_a_notice_not_an_exception(page, query):
 
 def _scatter(at) -> dict:
     chart = at.get("vega_lite_chart")[0]
-    name = json.loads(chart.proto.spec)["data"]["name"]
+    spec = json.loads(chart.proto.spec)
+    name = (spec["layer"][0] if "layer" in spec else spec)["data"]["name"]  # the points' layer
     (d,) = [d for d in chart.proto.datasets if d.name == name]
     return pa.ipc.open_stream(d.data.data).read_all().to_pydict()
+
+
+def test_a_noise_step_changes_the_scatters_data_not_its_spec():
+    """The browser updates a drawn chart in place only when the spec's text is the same (a
+    new text builds a new Vega view, ~100-200 ms): so a slider step must change data only."""
+    at = open_page("app_pages/home.py", {"reveal": "true"})
+    chart = at.get("vega_lite_chart")[0]
+    spec, data = chart.proto.spec, _scatter(at)
+    # 800 points: drawn on a canvas, not as 800 SVG elements
+    assert json.loads(spec)["usermeta"]["embedOptions"]["renderer"] == "canvas"
+    widget(at, "noise").set_value(0.3).run()
+    chart = at.get("vega_lite_chart")[0]
+    assert chart.proto.spec == spec
+    moved = _scatter(at)
+    assert moved["x₁"] != data["x₁"]
+    # both axes still span the same length (the square is kept by the corner points)
+    corners = [pa.ipc.open_stream(d.data.data).read_all().to_pydict()
+               for d in chart.proto.datasets][1]
+    (x0, x1), (y0, y1) = corners["x₁"], corners["x₂"]
+    assert x1 - x0 == pytest.approx(y1 - y0)
+    assert x0 <= min(moved["x₁"]) and max(moved["x₁"]) <= x1
+    assert y0 <= min(moved["x₂"]) and max(moved["x₂"]) <= y1
 
 
 def test_the_hidden_class_story_matches_its_data():

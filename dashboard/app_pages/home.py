@@ -48,58 +48,74 @@ panels.header("What is a latent variable?",
               "a hidden value z; you see only x. Switch on <b>Reveal z</b> to colour each point "
               "by the cause that made it.")
 
+DRAWN = "_home_story_drawn"  # (story, reveal) that the text beside the scatter was drawn for
+
+
 @st.fragment
-def story_section() -> None:
-    """The controls, the scatter and the story beside it: a fragment, so a slider step redraws
-    only this part (not the header, the sidebar or the cards below)."""
-    c1, c2, c3, c4 = st.columns([2, 2, 2, 1.4], vertical_alignment="bottom")
+def story_section() -> tuple[str, bool, pd.DataFrame]:
+    """The controls and the scatter: a fragment, so a slider step redraws only these (not
+    the header, the sidebar, the story beside them or the cards below). The story beside
+    follows the story and reveal chosen here: a change of those reruns the page."""
+    c1, c2 = st.columns(2, vertical_alignment="bottom")
     story = state.widget(STORY, c1, radio=False)
-    n = state.widget(N, c2)
-    noise = state.widget(NOISE, c3)
-    reveal = state.widget(REVEAL, c4)
+    reveal = state.widget(REVEAL, c2)
+    c3, c4 = st.columns(2)
+    n = state.widget(N, c3)
+    noise = state.widget(NOISE, c4)
     with st.expander("Sample settings"):
         seed = state.widget(SEED)
+    if st.session_state.get(DRAWN) not in (None, (story, reveal)):
+        st.rerun()  # the text beside was written for another story
 
     df = sample(story, n, noise, seed)
-    _, _, continuous, process = STORIES[story]
-
-    left, right = st.columns([3, 2], gap="large")
-    with left:
-        if reveal:
-            chart = charts.scatter(df, "x₁", "x₂", color="z", continuous=continuous,
-                                   title="x coloured by its hidden cause z", h=430, size=22,
-                                   color_title="z", square=True)
-        else:
-            chart = charts.scatter(df, "x₁", "x₂", title="What we observe: x only", h=430,
-                                   size=22, square=True)
-        charts.show(chart)
-    with right:
-        st.markdown("**The graphical model**")
-        st.graphviz_chart(
-            'digraph { rankdir=LR; bgcolor="transparent"; node [fontname="Helvetica", fontsize=16];'
-            'z [label="z", shape=circle, style=filled, fillcolor="white"];'
-            'x [label="x", shape=circle, style=filled, fillcolor="#cfd8e3"];'
-            'z -> x; label="for each of the N points"; labelloc=b; fontsize=11; size="2.6,1.2"; }',
-            width="content")
-        st.caption("Shaded: observed. White: latent. The arrow is the generative process p(x|z).")
-        st.markdown(f"**How this data was made.** {process}")
-        if reveal:
-            if continuous:
-                st.markdown("Nearby points on the curve share nearly the same z: one number "
-                            "describes each 2-D point. A model that recovers z has found the "
-                            "data's true one-dimensional structure.")
-            else:
-                counts = df["z"].value_counts().sort_index()
-                st.markdown(f"There are {len(counts)} hidden classes. Without the colours, "
-                            "the clusters hint at them; a model has to infer which one made "
-                            "each point.")
-        else:
-            st.markdown("Could you say which z made a given point? That question, "
-                        "*what is p(z | x)?*, is what latent variable models answer.")
+    continuous = STORIES[story][2]
+    if reveal:
+        chart = charts.scatter(df, "x₁", "x₂", color="z", continuous=continuous,
+                               title="x coloured by its hidden cause z", h=430, size=22,
+                               color_title="z", square=True)
+    else:
+        chart = charts.scatter(df, "x₁", "x₂", title="What we observe: x only", h=430,
+                               size=22, square=True)
+    charts.show(chart)
     state.bench_mark()  # the end of this fragment's rerun, for the browser benchmark
+    return story, reveal, df
 
 
-story_section()
+def story_text(story: str, reveal: bool, df: pd.DataFrame) -> None:
+    """The graphical model and how the data was made, beside the scatter."""
+    process = STORIES[story][3]
+    continuous = STORIES[story][2]
+    st.markdown("**The graphical model**")
+    st.graphviz_chart(
+        'digraph { rankdir=LR; bgcolor="transparent"; node [fontname="Helvetica", fontsize=16];'
+        'z [label="z", shape=circle, style=filled, fillcolor="white"];'
+        'x [label="x", shape=circle, style=filled, fillcolor="#cfd8e3"];'
+        'z -> x; label="for each of the N points"; labelloc=b; fontsize=11; size="2.6,1.2"; }',
+        width="content")
+    st.caption("Shaded: observed. White: latent. The arrow is the generative process p(x|z).")
+    st.markdown(f"**How this data was made.** {process}")
+    if reveal:
+        if continuous:
+            st.markdown("Nearby points on the curve share nearly the same z: one number "
+                        "describes each 2-D point. A model that recovers z has found the "
+                        "data's true one-dimensional structure.")
+        else:
+            counts = df["z"].value_counts().sort_index()
+            st.markdown(f"There are {len(counts)} hidden classes. Without the colours, "
+                        "the clusters hint at them; a model has to infer which one made "
+                        "each point.")
+    else:
+        st.markdown("Could you say which z made a given point? That question, "
+                    "*what is p(z | x)?*, is what latent variable models answer.")
+
+
+left, right = st.columns([3, 2], gap="large")
+st.session_state[DRAWN] = None  # a whole-page run: the text beside follows along
+with left:
+    drawn_story, drawn_reveal, drawn_df = story_section()
+st.session_state[DRAWN] = (drawn_story, drawn_reveal)
+with right:
+    story_text(drawn_story, drawn_reveal, drawn_df)
 
 panels.explain(
     "**Why latent variables?** Real data is often caused by a few hidden factors: the angle and "

@@ -43,7 +43,8 @@ def test_autoencoder_trains_through_the_ui_and_replays(server, page):
     assert page.get_by_text("Showing the model at step").first.inner_text() != before
     assert "t" in parse_qs(urlparse(page.url).query)
     _no_exception(page)
-    page.get_by_text("Data and reconstructions").first.scroll_into_view_if_needed()
+    # "Data and reconstructions": hundreds of points, drawn on a canvas (no SVG text to find)
+    page.locator("[data-testid=stVegaLiteChart] canvas").first.scroll_into_view_if_needed()
     screenshot(page, "ae-moons-replay")
 
 
