@@ -72,8 +72,7 @@ def show(chart: alt.Chart, key: str | None = None, **kwargs):
     if _altair_to_spec is None:  # a Streamlit without the helper: its own (slower) path
         return st.altair_chart(_style(chart), width="content" if fixed else "stretch",
                                key=key, **kwargs)
-    return vega(stable_names(_altair_to_spec(_style(chart))), "content" if fixed else "stretch",
-                key, **kwargs)
+    return vega(spec(chart), "content" if fixed else "stretch", key, **kwargs)
 
 
 def vega(vl_spec: dict, width: str, key: str | None = None, **kwargs):
