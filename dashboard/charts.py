@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 import functools
 import io
+import os
+import threading
 
 import altair as alt
 import numpy as np
@@ -20,14 +22,15 @@ import pyarrow as pa
 import streamlit as st
 from PIL import Image
 
+from streamlit import dataframe_util
+
 from . import state
 
-try:  # Altair -> Vega-Lite dict with Arrow data, under the lock Streamlit takes for Altair's
-    # global settings (its own st.altair_chart path; private, so checked by a test)
-    from streamlit.elements.vega_charts import \
-        _convert_altair_to_vega_lite_spec as _altair_to_spec
-except ImportError:  # pragma: no cover - a Streamlit that moved it: fall back to altair_chart
-    _altair_to_spec = None
+# Altair checks a chart against the Vega-Lite JSON schema in to_dict(): 30-50 ms for a layered
+# chart, on every slider step that redraws it. The app skips that; the tests set this
+# variable (tests/conftest.py), so every chart a page test draws is still checked.
+VALIDATE = os.environ.get("LATENT_LAB_VALIDATE_CHARTS") == "1"
+_ALTAIR_LOCK = threading.Lock()  # Altair's data transformer and theme are process-wide
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
              "#000000"]
@@ -69,9 +72,6 @@ def show(chart: alt.Chart, key: str | None = None, **kwargs):
     data sets are named by their place in the chart (see stable_names), so a rerun that
     changes only the data updates the drawn chart in place."""
     fixed = isinstance(getattr(chart, "width", None), int)
-    if _altair_to_spec is None:  # a Streamlit without the helper: its own (slower) path
-        return st.altair_chart(_style(chart), width="content" if fixed else "stretch",
-                               key=key, **kwargs)
     return vega(spec(chart), "content" if fixed else "stretch", key, **kwargs)
 
 
@@ -329,17 +329,43 @@ def _vega_config(s: float) -> dict:
     return _style(alt.Chart(pd.DataFrame({"a": [0]})).mark_point()).to_dict()["config"]
 
 
+@functools.lru_cache(maxsize=4)
+def _house_config(s: float) -> dict:
+    """The config _style adds, under the theme Streamlit's st.altair_chart uses ("none":
+    Altair's default theme would add a 300 x 300 default view size)."""
+    del s  # the cache key; _style reads the same scale()
+    with _ALTAIR_LOCK, alt.theme.enable("none"):
+        return _style(alt.Chart(pd.DataFrame({"a": [0]})).mark_point()).to_dict()["config"]
+
+
+def _arrow_data(data, datasets: dict, ids: dict) -> dict:
+    """Altair data transformer: a data frame becomes a named data set of Arrow bytes (what
+    Streamlit sends), one per frame even when several layers use it."""
+    if id(data) not in ids:
+        ids[id(data)] = name = f"_a{len(ids)}"
+        datasets[name] = dataframe_util.convert_anything_to_arrow_bytes(data)
+    return {"name": ids[id(data)]}
+
+
+alt.data_transformers.register("latent_lab_arrow", _arrow_data)
+
+
 def spec(chart) -> dict:
-    """A chart in the house style as a Vega-Lite dict whose data sets are already Arrow bytes
-    (what Streamlit sends). Cache it (on the run key and view) and draw it with show_spec on
-    every rerun: Altair's building and validation and the data's conversion then run once,
-    not on every slider step (tens of ms each)."""
-    if _altair_to_spec is not None:
-        return stable_names(_altair_to_spec(_style(chart)))
-    from streamlit import dataframe_util
-    out = _style(chart).to_dict()
-    out["datasets"] = {name: dataframe_util.convert_anything_to_arrow_bytes(pd.DataFrame(rows))
-                       for name, rows in out.get("datasets", {}).items()}
+    """A chart in the house style as a Vega-Lite dict whose data sets are Arrow bytes under
+    names by their place (stable_names). What Streamlit's st.altair_chart does, without the
+    schema check (see VALIDATE) and without copying the chart for its configuration: the
+    house style is merged into the dict. Cache it (on the run key and view) and draw it with
+    show_spec on every rerun when its inputs repeat."""
+    datasets: dict = {}
+    with _ALTAIR_LOCK, alt.theme.enable("none"), \
+            alt.data_transformers.enable("latent_lab_arrow", datasets=datasets, ids={}):
+        out = chart.to_dict(validate=VALIDATE)
+    out["datasets"] = {**(out.get("datasets") or {}), **datasets}
+    config = copy.deepcopy(_house_config(scale()))
+    for key, value in (out.get("config") or {}).items():  # the chart's own, under the house's
+        config[key] = ({**value, **config[key]} if isinstance(value, dict)
+                       and isinstance(config.get(key), dict) else config.get(key, value))
+    out["config"] = config
     return stable_names(out)
 
 

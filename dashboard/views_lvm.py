@@ -441,20 +441,21 @@ def _simplify(t: np.ndarray, ys: list[np.ndarray], w: float, h: float,
     py = y * (h / top)
     keep = np.zeros(n, dtype=bool)
     keep[[0, -1]] = True
-    todo = [(0, n - 1)]
-    while todo:
-        i, j = todo.pop()
-        if j - i < 2:
-            continue
-        span = px[j] - px[i]
-        f = (px[i + 1:j] - px[i]) / span if span > 0 else np.zeros(j - i - 1)
-        line = py[:, i:i + 1] + (py[:, j:j + 1] - py[:, i:i + 1]) * f
-        err = np.abs(py[:, i + 1:j] - line).max(axis=0)
-        k = int(err.argmax())
-        if err[k] > tol:
-            m = i + 1 + k
-            keep[m] = True
-            todo += [(i, m), (m, j)]
+    at = np.arange(n)
+    while True:  # every segment between kept points splits at once, one level per pass
+        kept = np.flatnonzero(keep)
+        seg = np.minimum(np.searchsorted(kept, at, side="right") - 1, len(kept) - 2)
+        lo, hi = kept[seg], kept[seg + 1]
+        span = px[hi] - px[lo]
+        f = np.divide(px - px[lo], span, out=np.zeros(n), where=span > 0)
+        err = np.abs(py - (py[:, lo] + (py[:, hi] - py[:, lo]) * f)).max(axis=0)
+        err[keep] = -1.0
+        top = np.full(len(kept) - 1, -1.0)
+        np.maximum.at(top, seg, err)
+        split = np.flatnonzero((err > tol) & (err == top[seg]))
+        if not len(split):
+            break
+        keep[split[np.r_[True, seg[split][1:] != seg[split][:-1]]]] = True  # first per segment
     return np.flatnonzero(keep)
 
 

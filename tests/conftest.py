@@ -10,6 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ["LATENT_LAB_CACHE"] = tempfile.mkdtemp(prefix="latent-lab-test-cache-")
+# every chart a test draws is checked against the Vega-Lite schema (the app skips that check)
+os.environ["LATENT_LAB_VALIDATE_CHARTS"] = "1"
 
 
 @pytest.fixture(autouse=True, scope="session")

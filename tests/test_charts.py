@@ -59,7 +59,6 @@ def _layered(df: pd.DataFrame) -> alt.LayerChart:
 
 
 def test_altair_data_sets_get_names_by_place_not_content():
-    assert charts._altair_to_spec is not None  # Streamlit's helper moved: show() got slower
     one = charts.spec(_layered(pd.DataFrame({"a": [0.0, 1.0], "b": [1.0, 2.0]})))
     two = charts.spec(_layered(pd.DataFrame({"a": [0.0, 1.0], "b": [5.0, 6.0]})))
     assert set(one["datasets"]) == {"_d0", "_d1"}
@@ -79,3 +78,28 @@ def test_inline_values_move_into_named_data_sets_and_hand_names_stay():
     assert out["datasets"] == {"_d0": [{"x": 1}], "mine": [{"x": 2}], "lookup": [{"x": 3}]}
     assert "values" not in json.dumps(out["layer"])
     assert spec["layer"][0]["data"] == {"values": [{"x": 1}]}  # the input is left as it was
+
+
+@pytest.mark.parametrize("chart", [
+    alt.Chart(pd.DataFrame({"a": [1, 2]})).mark_line().encode(x="a:Q"),
+    _layered(pd.DataFrame({"a": [0.0, 1.0], "b": [1.0, 2.0]})).properties(width=200),
+    alt.hconcat(alt.Chart(pd.DataFrame({"a": [1]})).mark_bar().encode(x="a:Q"),
+                alt.Chart(pd.DataFrame({"b": [2]})).mark_bar().encode(x="b:Q"))
+    .configure_axis(labelFontSize=20),
+    alt.Chart(pd.DataFrame({"a": [1], "b": [2]})).mark_point().encode(x="a:Q", y="b:Q")
+    .add_params(alt.selection_point(name="pick"))], ids=["line", "layer", "concat", "select"])
+def test_spec_is_what_streamlits_own_altair_path_sends(chart):
+    """charts.spec skips the schema check and the chart copies of st.altair_chart's path;
+    what it sends must be the same (the house style over the chart's own config included)."""
+    from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec
+    assert charts.spec(chart) == charts.stable_names(
+        _convert_altair_to_vega_lite_spec(charts._style(chart)))
+
+
+def test_charts_are_checked_against_the_schema_in_tests(monkeypatch):
+    assert charts.VALIDATE  # tests/conftest.py turns the check on
+    bad = alt.Chart(pd.DataFrame({"a": [1]})).mark_point().encode(x=alt.X("a:Q", bin="yes"))
+    with pytest.raises(Exception, match="bin"):
+        charts.spec(bad)
+    monkeypatch.setattr(charts, "VALIDATE", False)  # what the app does: no check, no error
+    assert charts.spec(bad)["encoding"]["x"]["bin"] == "yes"
