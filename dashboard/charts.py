@@ -67,10 +67,12 @@ def _style(chart: alt.Chart) -> alt.Chart:
             .configure_view(strokeWidth=0))
 
 
-def show(chart: alt.Chart, key: str | None = None, **kwargs):
+def show(chart: alt.Chart | dict, key: str | None = None, **kwargs):
     """Draw a chart in the house style: as wide as its container unless it set a width. Its
     data sets are named by their place in the chart (see stable_names), so a rerun that
     changes only the data updates the drawn chart in place."""
+    if isinstance(chart, dict):  # a Vega-Lite dict (scatter, or written by hand)
+        return show_spec(chart, key, **kwargs)
     fixed = isinstance(getattr(chart, "width", None), int)
     return vega(spec(chart), "content" if fixed else "stretch", key, **kwargs)
 
@@ -183,38 +185,57 @@ def scatter(df: pd.DataFrame, x: str, y: str, color: str | None = None,
             continuous: bool = False, title: str = "", h: int = 360, size: float = 18,
             opacity: float = 0.7, x_title: str | None = None, y_title: str | None = None,
             domain: tuple | None = None, tooltip: list[str] | None = None,
-            color_title: str | None = None, square: bool = False) -> alt.Chart:
-    """Points; coloured by a category (Okabe-Ito) or a continuous value (viridis).
-    square=True draws both axes to the same scale (a circle stays a circle): through two
-    invisible corner points rather than a domain in the spec, so a change of the data (a
-    noise slider) changes only data sets and the drawn chart is updated in place."""
+            color_title: str | None = None, square: bool = False) -> dict:
+    """Points, as a Vega-Lite dict for show(); coloured by a category (Okabe-Ito) or a
+    continuous value (viridis). square=True draws both axes to the same scale (a circle
+    stays a circle): through two invisible corner points rather than a domain in the spec,
+    so a change of the data (a noise slider) changes only data sets and the drawn chart is
+    updated in place. Written as a dict, not with Altair: building and converting the Altair
+    chart took ~20 ms of a home-page slider step (tests/test_charts.py checks that this is
+    the chart Altair would give)."""
     df = df.iloc[:MAX_MARKS]
     corners = None
     if square and domain is None:
         (x0, x1), (y0, y1) = square_domain(df[x].to_numpy(), df[y].to_numpy())
-        corners = pd.DataFrame({x: [x0, x1], y: [y0, y1]})
-    sx = alt.Scale(domain=domain[0]) if domain else alt.Scale(zero=False, nice=corners is None)
-    sy = alt.Scale(domain=domain[1]) if domain else alt.Scale(zero=False, nice=corners is None)
-    enc = {"x": alt.X(x, title=x_title or x, scale=sx),
-           "y": alt.Y(y, title=y_title or y, scale=sy)}
+        corners = pa.table({x: [x0, x1], y: [y0, y1]})
+
+    def axis_scale(i: int) -> dict:
+        return ({"domain": list(domain[i])} if domain
+                else {"nice": corners is None, "zero": False})
+
+    def field(name: str, **kw) -> dict:
+        kind = ("quantitative" if pd.api.types.is_numeric_dtype(df[name]) else "nominal")
+        return {"field": name, **kw, "type": kind}
+
+    enc = {"x": field(x, scale=axis_scale(0), title=x_title or x),
+           "y": field(y, scale=axis_scale(1), title=y_title or y)}
     if color:
         if continuous:
-            enc["color"] = alt.Color(color, title=color_title or color,
-                                     scale=alt.Scale(scheme="viridis"))
+            enc["color"] = {"field": color, "scale": {"scheme": "viridis"},
+                            "title": color_title or color, "type": "quantitative"}
         else:
-            cats = sorted(df[color].unique(), key=str)
-            enc["color"] = alt.Color(f"{color}:N", title=color_title or color,
-                                     scale=alt.Scale(domain=cats, range=palette(len(cats))))
+            cats = [c.item() if isinstance(c, np.generic) else c  # numpy scalars: JSON's
+                    for c in sorted(df[color].unique(), key=str)]
+            enc["color"] = {"field": color, "scale": {"domain": cats,
+                                                      "range": palette(len(cats))},
+                            "title": color_title or color, "type": "nominal"}
     if tooltip:
-        enc["tooltip"] = tooltip
+        enc["tooltip"] = [field(t) for t in tooltip]
     side = int(h * min(scale(), 1.2))  # fixed-size squares must still fit their column
     size_kw = {"height": side, "width": side} if square else {"height": height(h)}
-    points = alt.Chart(df).mark_circle(size=size * scale(), opacity=opacity).encode(**enc)
+    points = {"data": {"name": "points"},
+              "mark": {"type": "circle", "opacity": opacity, "size": size * scale()},
+              "encoding": enc}
+    data = {"points": pa.Table.from_pandas(df, preserve_index=False)}
     if corners is None:
-        return points.properties(title=title, **size_kw)
-    edge = alt.Chart(corners).mark_point(opacity=0).encode(x=alt.X(x, scale=sx),
-                                                          y=alt.Y(y, scale=sy))
-    return alt.layer(points, edge, title=title, **size_kw)
+        out = {**points, **size_kw}
+    else:
+        data["corners"] = corners
+        edge = {"data": {"name": "corners"}, "mark": {"type": "point", "opacity": 0},
+                "encoding": {k: {kk: vv for kk, vv in enc[k].items() if kk != "title"}
+                             for k in ("x", "y")}}
+        out = {"layer": [points, edge], **size_kw}
+    return {**out, "title": title, "config": copy.deepcopy(_house_config(scale())), "datasets": data}
 
 
 def square_domain(x: np.ndarray, y: np.ndarray, pad: float = 0.08) -> tuple:

@@ -8,6 +8,7 @@ import json
 import altair as alt
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from PIL import Image
 
@@ -103,3 +104,51 @@ def test_charts_are_checked_against_the_schema_in_tests(monkeypatch):
         charts.spec(bad)
     monkeypatch.setattr(charts, "VALIDATE", False)  # what the app does: no check, no error
     assert charts.spec(bad)["encoding"]["x"]["bin"] == "yes"
+
+
+def _altair_scatter(df, x, y, color=None, continuous=False, title="", h=360, size=18,
+                    opacity=0.7, domain=None, tooltip=None, color_title=None, square=False):
+    """The same points as charts.scatter, built with Altair (how it was written before)."""
+    corners = None
+    if square and domain is None:
+        (x0, x1), (y0, y1) = charts.square_domain(df[x].to_numpy(), df[y].to_numpy())
+        corners = pd.DataFrame({x: [x0, x1], y: [y0, y1]})
+    sx = alt.Scale(domain=domain[0]) if domain else alt.Scale(zero=False, nice=corners is None)
+    sy = alt.Scale(domain=domain[1]) if domain else alt.Scale(zero=False, nice=corners is None)
+    enc = {"x": alt.X(x, title=x, scale=sx), "y": alt.Y(y, title=y, scale=sy)}
+    if color and continuous:
+        enc["color"] = alt.Color(color, title=color_title or color,
+                                 scale=alt.Scale(scheme="viridis"))
+    elif color:
+        cats = sorted(df[color].unique(), key=str)
+        enc["color"] = alt.Color(f"{color}:N", title=color_title or color,
+                                 scale=alt.Scale(domain=cats, range=charts.palette(len(cats))))
+    if tooltip:
+        enc["tooltip"] = tooltip
+    size_kw = {"height": h, "width": h} if square else {"height": h}
+    points = alt.Chart(df).mark_circle(size=size, opacity=opacity).encode(**enc)
+    if corners is None:
+        return points.properties(title=title, **size_kw)
+    edge = alt.Chart(corners).mark_point(opacity=0).encode(x=alt.X(x, scale=sx),
+                                                          y=alt.Y(y, scale=sy))
+    return alt.layer(points, edge, title=title, **size_kw)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(color="z", continuous=True, square=True, title="x coloured by z", color_title="z"),
+    dict(square=True, title="What we observe"),
+    dict(color="c", tooltip=["z", "c"]),
+    dict(color="k", square=True),
+    dict(domain=((-1, 1), (0, 2)), color="z", continuous=True)], ids=["reveal", "x", "cat", "int-cat", "dom"])
+def test_scatter_is_the_chart_altair_would_give(kw):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x₁": rng.normal(size=40), "x₂": rng.normal(size=40),
+                       "z": rng.uniform(size=40), "c": rng.choice(["b", "a"], size=40),
+                       "k": rng.integers(0, 3, size=40)})
+    ours = charts.stable_names(charts.scatter(df, "x₁", "x₂", size=22.0, h=430, **kw))
+    ref = charts.spec(_altair_scatter(df, "x₁", "x₂", size=22.0, h=430, **kw))
+    body = lambda s: {k: v for k, v in s.items() if k not in ("datasets", "$schema")}  # noqa: E731
+    assert body(ours) == body(ref)  # (as numbers: Altair writes the categories 0, 1 as 0.0, 1.0)
+    assert ours["datasets"].keys() == ref["datasets"].keys()
+    for name, table in ours["datasets"].items():
+        assert table.to_pydict() == pa.ipc.open_stream(ref["datasets"][name]).read_all().to_pydict()
