@@ -198,11 +198,16 @@ def error_chart(history: list[dict], pca: float, k: int, log_y: bool = False
 
 
 def show_error_chart(history: list[dict], pca: float, k: int, title: str,
-                     log_y: bool = False) -> None:
-    chart = error_chart(history, pca, k, log_y)
-    if chart is not None:
-        st.markdown(f"**{title}**")
-        charts.show(chart)
+                     log_y: bool = False, tag: tuple | None = None) -> None:
+    """The error chart under a title; with a tag (a finished run's key) its spec is cached,
+    as a replay step redraws the same history."""
+    if not any(h.get(key) is not None for h in history for key in CURVES):
+        return  # nothing to draw yet
+    st.markdown(f"**{title}**")
+    if tag is not None:
+        charts.show_cached((*tag, "error", k, log_y), lambda: error_chart(history, pca, k, log_y))
+    else:
+        charts.show(error_chart(history, pca, k, log_y))
 
 
 def live_view(config: AEConfig):
@@ -233,7 +238,8 @@ def trained_view(config: AEConfig) -> panels.RunView:
         result = view.result
         final_metrics(config, result.metrics)
         show_error_chart(result.history, pca_error(config.dataset, config.latent_dim),
-                         config.latent_dim, "Reconstruction error while training")
+                         config.latent_dim, "Reconstruction error while training",
+                         tag=(result.key,))
         st.subheader("Originals and reconstructions")
         reconstructions(config, result, view.snapshot)
         st.subheader("The data in the latent space")

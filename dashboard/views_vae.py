@@ -62,17 +62,10 @@ def fixed(chart, side: int):
     return chart.properties(width=side, height=side, autosize=PAD)
 
 
-@st.cache_resource(max_entries=512, show_spinner=False)
-def _spec(tag: tuple, _build) -> dict:
-    """The house-styled Vega-Lite spec of _build(), its data already in Arrow form."""
-    return charts.spec(_build())
-
-
 def show_cached(tag: tuple, build) -> None:
-    """Draw the chart build() makes, like charts.show, with its spec cached on tag (plus the
-    presenter scale): a rerun that redraws the same chart does no Altair work. Building and
-    validating an Altair chart costs tens of milliseconds, most of a slider's budget."""
-    charts.show_spec(_spec((*tag, charts.scale()), build))
+    """charts.show_cached: the chart's spec cached on tag (Altair's work done once)."""
+    charts.show_cached(tag, build)
+
 
 def data_of(config) -> datasets.DataSet:
     return datasets.load(config.dataset)

@@ -152,3 +152,14 @@ def test_scatter_is_the_chart_altair_would_give(kw):
     assert ours["datasets"].keys() == ref["datasets"].keys()
     for name, table in ours["datasets"].items():
         assert table.to_pydict() == pa.ipc.open_stream(ref["datasets"][name]).read_all().to_pydict()
+
+
+def test_inline_rows_are_sent_as_an_arrow_table_with_the_same_values():
+    rows = [{"x": 1.5, "slot": 0, "label": "a"}, {"x": float("nan"), "slot": 2, "label": "b"}]
+    table = charts._table(rows)
+    assert isinstance(table, pa.Table) and table.num_rows == 2
+    back = table.to_pylist()
+    assert back[0] == rows[0] and back[1]["slot"] == 2 and np.isnan(back[1]["x"])
+    mixed = [{"x": 1}, {"x": "one"}]  # no Arrow type holds both: left to Streamlit
+    assert charts._table(mixed) is mixed
+    assert charts._table([]) == []
