@@ -26,9 +26,10 @@ from streamlit import dataframe_util
 
 from . import state
 
-# Altair checks a chart against the Vega-Lite JSON schema in to_dict(): 30-50 ms for a layered
-# chart, on every slider step that redraws it. The app skips that; the tests set this
-# variable (tests/conftest.py), so every chart a page test draws is still checked.
+# Altair checks a chart against the Vega-Lite JSON schema in to_dict(): ~15 ms a chart (the
+# autoencoder page's full run, four charts: 277 -> 217 ms without it), on every slider step
+# that redraws one. The app skips that; the tests set this variable (tests/conftest.py), so
+# every chart a page test draws is still checked.
 VALIDATE = os.environ.get("LATENT_LAB_VALIDATE_CHARTS") == "1"
 _ALTAIR_LOCK = threading.Lock()  # Altair's data transformer and theme are process-wide
 
@@ -203,9 +204,10 @@ def scatter(df: pd.DataFrame, x: str, y: str, color: str | None = None,
     continuous value (viridis). square=True draws both axes to the same scale (a circle
     stays a circle): through two invisible corner points rather than a domain in the spec,
     so a change of the data (a noise slider) changes only data sets and the drawn chart is
-    updated in place. Written as a dict, not with Altair: building and converting the Altair
-    chart took ~20 ms of a home-page slider step (tests/test_charts.py checks that this is
-    the chart Altair would give)."""
+    updated in place. Written as a dict, not with Altair: building, checking and converting
+    the Altair chart was most of the home page's noise step on the server (the fragment's
+    run 65 ms before, 21-30 ms after). tests/test_charts.py checks that this is the chart
+    Altair gave."""
     df = df.iloc[:MAX_MARKS]
     corners = None
     if square and domain is None:
