@@ -62,11 +62,6 @@ def fixed(chart, side: int):
     return chart.properties(width=side, height=side, autosize=PAD)
 
 
-def show_cached(tag: tuple, build) -> None:
-    """charts.show_cached: the chart's spec cached on tag (Altair's work done once)."""
-    charts.show_cached(tag, build)
-
-
 def data_of(config) -> datasets.DataSet:
     return datasets.load(config.dataset)
 
@@ -206,7 +201,7 @@ def training_charts(history: list[dict], final: dict | None = None,
             return
         with col:
             if key is not None:
-                show_cached((key, name), build)
+                charts.show_cached((key, name), build)
             elif (chart := build()) is not None:
                 charts.show(chart)
 
@@ -409,7 +404,7 @@ def kl_section(config: VAEConfig, result) -> dict:
                 domain=["active", "collapsed"], range=[charts.REAL, "#BBBBBB"])),
             tooltip=["dimension:N", alt.Tooltip("value:Q", format=".4f"), "state:N"])
 
-    show_cached((result.key, "kl"), build)
+    charts.show_cached((result.key, "kl"), build)
     n_active = int(active.sum())
     if rep["kl"] is not None:
         idle = int((rep["kl"] < IDLE_KL).sum())
@@ -819,7 +814,7 @@ def encoder_section(config: VAEConfig, result) -> tuple[int, str, tuple[int, ...
     left, right = st.columns([3, 2], gap="large")
     with left:
         if d == 1:
-            show_cached((result.key, "intervals", tuple(indices)),
+            charts.show_cached((result.key, "intervals", tuple(indices)),
                         lambda: intervals_1d(loc, scale, labels))
         else:
             maps = density_maps(result.key, config.prior, d, config.dataset, dims,
@@ -843,7 +838,7 @@ def encoder_section(config: VAEConfig, result) -> tuple[int, str, tuple[int, ...
                       "dimensions chosen above; the bars below show every dimension."
                       if d > 2 else ""))
     if d > 2:
-        show_cached((result.key, "bars", tuple(indices)),
+        charts.show_cached((result.key, "bars", tuple(indices)),
                     lambda: mean_std_bars(loc, scale, labels))
     return focus, labels[0], dims
 
@@ -854,12 +849,12 @@ def maps_section(config: VAEConfig, result, dims: tuple[int, ...]) -> dict:
     maps = density_maps(result.key, config.prior, config.latent_dim, config.dataset, dims,
                         result.model)
     if len(dims) == 1:
-        show_cached((result.key, dims, "densities"), lambda: densities_1d(maps))
+        charts.show_cached((result.key, dims, "densities"), lambda: densities_1d(maps))
     else:
         for col, name, title in zip(st.columns(3), ("png_p", "png_q", "png_diff"),
                                     ("prior p(z)", "aggregate posterior q(z)", "q(z) − p(z)")):
             with col:
-                show_cached((result.key, dims, name), lambda: fixed(
+                charts.show_cached((result.key, dims, name), lambda: fixed(
                     field_chart(maps[name], maps["lo"], maps["hi"], title, dims), 200))
         a, b = st.columns([2, 1])
         with a:
@@ -950,11 +945,11 @@ def variants_grid(config: VAEConfig, dims: tuple[int, ...]) -> None:
                         st.caption(_status(h))
                         continue
                     if len(dims) == 2:
-                        show_cached((maps["key"], dims, "variant+p"), lambda: fixed(
+                        charts.show_cached((maps["key"], dims, "variant+p"), lambda: fixed(
                             field_chart(maps["png_q_p"], maps["lo"], maps["hi"], title, dims),
                             190))
                     else:
-                        show_cached((maps["key"], dims, "variant"),
+                        charts.show_cached((maps["key"], dims, "variant"),
                                     lambda: densities_1d(maps).properties(title=title))
                     st.caption(f"prior mass in holes {100 * maps['holes']:.0f} % · "
                                f"KL(q(z) ‖ p(z)) ≥ {maps['kl']:.2f} nats · "
@@ -1001,7 +996,7 @@ def _refresh(body):
 __all__ = ["CURVES", "AE_CURVES", "trained_view", "ae_twin", "prior_problem", "training_charts",
            "live_view", "ae_chart", "ae_live_view", "final_metrics",
            "reconstructions_and_samples", "kl_section", "comparison", "encodings",
-           "density_maps", "field_chart", "fixed", "show_cached", "points_spec",
+           "density_maps", "field_chart", "fixed", "points_spec",
            "ellipse_spec", "mean_std_bars", "intervals_1d", "densities_1d",
            "posterior_samples_view", "input_params", "chosen_inputs", "inputs_strip",
            "variants", "variants_grid", "input_label", "data_of", "encoder_section",

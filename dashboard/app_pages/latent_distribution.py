@@ -3,7 +3,7 @@ the aggregate posterior q(z), the average of q(z|x) over the data."""
 
 import streamlit as st
 
-from dashboard import controls, panels, state
+from dashboard import charts, controls, panels, state
 from dashboard import views_vae as views
 from models.presets import PAGE_DEFAULTS
 
@@ -28,7 +28,7 @@ else:
                             live_view=views.live_view)
     if view.done:
         result = view.result
-        views.show_cached((result.key, "elbo"),
+        charts.show_cached((result.key, "elbo"),
                           lambda: views.elbo_chart(result.history, result.metrics))
 
         @st.fragment

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import controls, panels
+from dashboard import charts, controls, panels
 from dashboard import views_vae as views
 from models.presets import PAGE_DEFAULTS
 
@@ -54,6 +54,6 @@ else:
                                    name="ae", train_label="Train the autoencoder",
                                    timeline=False, chart=False, live_view=views.ae_live_view)
         if ae_view.done:
-            views.show_cached((ae_view.result.key, "curves"),
+            charts.show_cached((ae_view.result.key, "curves"),
                               lambda: views.ae_chart(ae_view.result.history))
             views.comparison(config, result, ae_view.result)
