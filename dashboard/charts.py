@@ -250,7 +250,8 @@ def scatter(df: pd.DataFrame, x: str, y: str, color: str | None = None,
                 "encoding": {k: {kk: vv for kk, vv in enc[k].items() if kk != "title"}
                              for k in ("x", "y")}}
         out = {"layer": [points, edge], **size_kw}
-    return {**out, "title": title, "config": copy.deepcopy(_house_config(scale())), "datasets": data}
+    return {**out, "title": title, "config": copy.deepcopy(_house_config(scale(), "none")),
+            "datasets": data}
 
 
 def square_domain(x: np.ndarray, y: np.ndarray, pad: float = 0.08) -> tuple:
@@ -356,21 +357,16 @@ def vega_config(s: float | None = None) -> dict:
     ``config`` dict, for specs written as plain dicts and drawn with ``show_spec`` (no Altair
     object building or schema validation, which cost tens of ms per compound chart on a
     slider step)."""
-    return copy.deepcopy(_vega_config(scale() if s is None else s))
+    return copy.deepcopy(_house_config(scale() if s is None else s, "default"))
 
 
-@functools.lru_cache(maxsize=4)
-def _vega_config(s: float) -> dict:
+@functools.lru_cache(maxsize=8)
+def _house_config(s: float, theme: str) -> dict:
+    """The config _style adds, under an Altair theme: "none" for Altair charts, as Streamlit's
+    st.altair_chart draws them; "default" (which adds a 300 x 300 default view size) for the
+    specs written as dicts, which have always had it."""
     del s  # the cache key; _style reads the same scale()
-    return _style(alt.Chart(pd.DataFrame({"a": [0]})).mark_point()).to_dict()["config"]
-
-
-@functools.lru_cache(maxsize=4)
-def _house_config(s: float) -> dict:
-    """The config _style adds, under the theme Streamlit's st.altair_chart uses ("none":
-    Altair's default theme would add a 300 x 300 default view size)."""
-    del s  # the cache key; _style reads the same scale()
-    with _ALTAIR_LOCK, alt.theme.enable("none"):
+    with _ALTAIR_LOCK, alt.theme.enable(theme):
         return _style(alt.Chart(pd.DataFrame({"a": [0]})).mark_point()).to_dict()["config"]
 
 
@@ -397,7 +393,7 @@ def spec(chart) -> dict:
             alt.data_transformers.enable("latent_lab_arrow", datasets=datasets, ids={}):
         out = chart.to_dict(validate=VALIDATE)
     out["datasets"] = {**(out.get("datasets") or {}), **datasets}
-    config = copy.deepcopy(_house_config(scale()))
+    config = copy.deepcopy(_house_config(scale(), "none"))
     for key, value in (out.get("config") or {}).items():  # the chart's own, under the house's
         config[key] = ({**value, **config[key]} if isinstance(value, dict)
                        and isinstance(config.get(key), dict) else config.get(key, value))

@@ -450,9 +450,9 @@ def _simplify(t: np.ndarray, ys: list[np.ndarray], w: float, h: float,
         f = np.divide(px - px[lo], span, out=np.zeros(n), where=span > 0)
         err = np.abs(py - (py[:, lo] + (py[:, hi] - py[:, lo]) * f)).max(axis=0)
         err[keep] = -1.0
-        top = np.full(len(kept) - 1, -1.0)
-        np.maximum.at(top, seg, err)
-        split = np.flatnonzero((err > tol) & (err == top[seg]))
+        worst = np.full(len(kept) - 1, -1.0)  # per segment
+        np.maximum.at(worst, seg, err)
+        split = np.flatnonzero((err > tol) & (err == worst[seg]))
         if not len(split):
             break
         keep[split[np.r_[True, seg[split][1:] != seg[split][:-1]]]] = True  # first per segment
@@ -504,8 +504,9 @@ def _curve(data: dict, color: str, w: int, h: int, title: str, vertical: bool = 
     along x (a panel on the right of a map). Its t scale follows the data, which
     ``_edge_data`` stretches to the map's extent, so it lines up with the map."""
     pos = _num("t", scale=_scale(), axis=None)
-    val = _num("p", title=None, stack=None, axis={"tickCount": 2, "format": ".2g", "labelOverlap": True,
-                                      "minExtent": _px(44), "maxExtent": _px(44)})
+    val = _num("p", title=None, stack=None,
+               axis={"tickCount": 2, "format": ".2g", "labelOverlap": True,
+                     "minExtent": _px(44), "maxExtent": _px(44)})
     enc = {"y": pos, "x": val} if vertical else {"x": pos, "y": val}
     return {"width": w, "height": h, "title": title, "data": data, "encoding": enc,
             "layer": [{"mark": {"type": "area", "color": color, "opacity": 0.3, "clip": True,

@@ -573,10 +573,11 @@ def ellipse_spec(bg_png: bytes, lo: float, hi: float, loc: np.ndarray, scale: np
         pts = latent.diagonal_ellipses(torch.as_tensor(loc), torch.as_tensor(scale), k,
                                        ELLIPSE_POINTS).numpy().round(5)
         for b, label in enumerate(labels):
-            rows += [{"x": x, "y": y, "order": i, "slot": b % len(INPUT_COLORS), "ellipse": f"{k:g} std",
-                      "focus": b == 0} for i, (x, y) in enumerate(pts[b].tolist())]
-    means = [{"x": float(m[0]), "y": float(m[1]), "input": label, "slot": b % len(INPUT_COLORS),
-              "sx": float(sd[0]), "sy": float(sd[1])}
+            rows += [{"x": x, "y": y, "order": i, "slot": b % len(INPUT_COLORS),
+                      "ellipse": f"{k:g} std", "focus": b == 0}
+                     for i, (x, y) in enumerate(pts[b].tolist())]
+    means = [{"x": float(m[0]), "y": float(m[1]), "input": label,
+              "slot": b % len(INPUT_COLORS), "sx": float(sd[0]), "sy": float(sd[1])}
              for b, (m, sd, label) in enumerate(zip(loc, scale, labels))]
     url = "data:image/png;base64," + base64.b64encode(bg_png).decode()
     axis = {"domain": [lo, hi], "nice": False}
@@ -815,7 +816,7 @@ def encoder_section(config: VAEConfig, result) -> tuple[int, str, tuple[int, ...
     with left:
         if d == 1:
             charts.show_cached((result.key, "intervals", tuple(indices)),
-                        lambda: intervals_1d(loc, scale, labels))
+                               lambda: intervals_1d(loc, scale, labels))
         else:
             maps = density_maps(result.key, config.prior, d, config.dataset, dims,
                                 result.model)
@@ -839,7 +840,7 @@ def encoder_section(config: VAEConfig, result) -> tuple[int, str, tuple[int, ...
                       if d > 2 else ""))
     if d > 2:
         charts.show_cached((result.key, "bars", tuple(indices)),
-                    lambda: mean_std_bars(loc, scale, labels))
+                           lambda: mean_std_bars(loc, scale, labels))
     return focus, labels[0], dims
 
 
@@ -950,7 +951,7 @@ def variants_grid(config: VAEConfig, dims: tuple[int, ...]) -> None:
                             190))
                     else:
                         charts.show_cached((maps["key"], dims, "variant"),
-                                    lambda: densities_1d(maps).properties(title=title))
+                                           lambda: densities_1d(maps).properties(title=title))
                     st.caption(f"prior mass in holes {100 * maps['holes']:.0f} % · "
                                f"KL(q(z) ‖ p(z)) ≥ {maps['kl']:.2f} nats · "
                                f"{MINUS}ELBO {maps['neg_elbo']:.1f}")

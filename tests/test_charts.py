@@ -139,7 +139,8 @@ def _altair_scatter(df, x, y, color=None, continuous=False, title="", h=360, siz
     dict(square=True, title="What we observe"),
     dict(color="c", tooltip=["z", "c"]),
     dict(color="k", square=True),
-    dict(domain=((-1, 1), (0, 2)), color="z", continuous=True)], ids=["reveal", "x", "cat", "int-cat", "dom"])
+    dict(domain=((-1, 1), (0, 2)), color="z", continuous=True)],
+    ids=["reveal", "x", "cat", "int-cat", "dom"])
 def test_scatter_is_the_chart_altair_would_give(kw):
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"x₁": rng.normal(size=40), "x₂": rng.normal(size=40),

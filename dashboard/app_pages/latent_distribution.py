@@ -29,7 +29,7 @@ else:
     if view.done:
         result = view.result
         charts.show_cached((result.key, "elbo"),
-                          lambda: views.elbo_chart(result.history, result.metrics))
+                           lambda: views.elbo_chart(result.history, result.metrics))
 
         @st.fragment
         def inputs() -> tuple[int, ...]:

@@ -55,5 +55,5 @@ else:
                                    timeline=False, chart=False, live_view=views.ae_live_view)
         if ae_view.done:
             charts.show_cached((ae_view.result.key, "curves"),
-                              lambda: views.ae_chart(ae_view.result.history))
+                               lambda: views.ae_chart(ae_view.result.history))
             views.comparison(config, result, ae_view.result)
