@@ -177,11 +177,6 @@ def url_notice(page: str) -> str | None:
     return notice[1] if notice and notice[0] == page else None
 
 
-def values(params: Sequence[Param]) -> dict[str, Any]:
-    """The current value of each param (its default before its widget is drawn)."""
-    return {p.key: st.session_state.get(p.key, p.default) for p in params}
-
-
 def query_for(params: Sequence[Param], vals: dict[str, Any]) -> dict[str, str]:
     """The URL query that reproduces vals (defaults are left out, as Streamlit does)."""
     out = {}

@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from apptest_util import button as _button
@@ -188,6 +189,30 @@ def _shown_step(at) -> int:
     return int(m.group(1).replace(",", "")) if m else -1
 
 
+def _generated_points(at) -> int:
+    """Orange points in the lab: the rows of its charts' data marked "generated"."""
+    n = 0
+    for chart in at.get("vega_lite_chart"):
+        for d in chart.proto.datasets:
+            t = pa.ipc.open_stream(d.data.data).read_all()
+            if "what" in t.column_names:
+                n += t.column("what").to_pylist().count("generated")
+    return n
+
+
+def _in_order(at) -> list[tuple[str, str | None]]:
+    """The main area's elements in page order, as (type, key)."""
+    def walk(node, out):
+        children = getattr(node, "children", None)
+        if isinstance(children, dict):
+            for k in sorted(children):
+                walk(children[k], out)
+        else:
+            out.append((node.type, getattr(node, "key", None)))
+        return out
+    return walk(at.main, [])
+
+
 def _paused_at(at) -> int | None:
     m = re.match(r"Paused at step ([\d,]+) of", _progress(at))
     return int(m.group(1).replace(",", "")) if m else None
@@ -213,6 +238,14 @@ def test_step_pause_play_and_reset_a_live_run():
     assert "Paused for everyone watching these settings" in info
     assert not _button(at, "Play").disabled and _button(at, "Pause").disabled
     assert f"Snapshot at step {interval:,}." in _captions(at)  # the step's snapshot is drawn
+    # the display controls are drawn once, in the live view (its fragment, so that moving
+    # one redraws only the lab), and they act on the live lab at once
+    order = _in_order(at)
+    assert order.count(("slider", "shown")) == 1
+    assert order.index(("slider", "shown")) > order.index(("progress", None))
+    assert _generated_points(at) == views_gan.N_FAKE.default
+    widget(at, "shown").set_value(50).run()
+    assert _generated_points(at) == 50 and _paused_at(at) == interval
     # held: no progress while paused
     time.sleep(1.5)
     at.run()

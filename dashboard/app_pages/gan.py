@@ -33,13 +33,13 @@ panels.explain(
     "is kept: it opens instantly next time, for anyone, and its saved snapshots can be "
     "replayed (play, pause, step) on the timeline below without training again.",
     title="How to read the lab")
-display = st.container()  # the display controls: above the live view, or in the replay
-run = panels.run_panel(config, curves={}, chart=False, timeline=False,
+display = st.container()  # the display controls before a run; the live view and the replay
+run = panels.run_panel(config, curves={}, chart=False, timeline=False,  # draw their own
                        live_view=v.live_view(config), transport=True,
                        step_size=v.snapshot_interval(config))
 if run.done:
     v.replay(config, run.result)
-else:
+elif run.handle is None or not run.handle.active:
     with display:
         v.display_controls()
 
