@@ -39,6 +39,15 @@ machine as it is loaded at that moment, and the column "x base", each page's p50
 Figures on this 2-core machine drift by tens of per cent between runs; the ratio much less.
 --no-baseline skips it.
 
+--react counts, per slider step, React's commits and the components each of them rendered
+(a minimal React DevTools hook in the page; the counting itself costs time, so its timings
+are not comparable with a run without it). On this 2-core machine the timings drift by tens
+of per cent between runs while these counts do not: they show whether a change to a page
+made its steps do less. Every commit re-renders the whole fragment that reran (Streamlit
+gives each element of a rerun a new node), and a step makes three or four such commits (the
+rerun starting, the deltas arriving in one or two batches, the run finishing), so a step's
+browser work grows with the number and kind of elements in the fragment.
+
 Targets (issue 4): slider -> repaint p50 <= 150 ms, p95 <= 300 ms; first load <= 2 s.
 Use a warm cache (python -m models prewarm) so pages show trained models.
 """
@@ -105,6 +114,32 @@ ARM = """() => {
     requestAnimationFrame(tick);
   });
 }"""
+
+
+# React calls a DevTools hook, when the page has one, after every commit with the fiber tree.
+# A component rendered in this commit is a fiber React worked on (not the same object as in the
+# previous commit's tree: a bailed-out subtree keeps its old fibers) that performed work (flag 1).
+REACT_HOOK = """
+window.__commits = [];
+window.__REACT_DEVTOOLS_GLOBAL_HOOK__ = {
+  supportsFiber: true, renderers: new Map(), isDisabled: false,
+  inject(r) { const id = this.renderers.size + 1; this.renderers.set(id, r); return id; },
+  checkDCE() {}, onScheduleFiberRoot() {}, onPostCommitFiberRoot() {}, setStrictMode() {},
+  onCommitFiberUnmount() {},
+  onCommitFiberRoot(id, root) {
+    const prev = window.__fibers || new WeakSet(), seen = new WeakSet();
+    let rendered = 0;
+    const walk = (f) => { for (; f; f = f.sibling) {
+      seen.add(f);
+      if (!prev.has(f) && (f.flags & 1) && typeof f.type !== 'string') rendered++;
+      walk(f.child);
+    } };
+    walk(root.current.child);
+    window.__fibers = seen;
+    window.__commits.push(rendered);
+  },
+};
+"""
 
 
 def free_port() -> int:
@@ -195,8 +230,10 @@ def redraw_rate(pg) -> tuple[float, bool]:
 
 
 def measure_page(browser, base: str, url_path: str, steps: int, slider_label: str | None,
-                 query: str, during_training: bool = False) -> dict:
+                 query: str, during_training: bool = False, react: bool = False) -> dict:
     ctx = browser.new_context(viewport={"width": 1400, "height": 950})
+    if react:
+        ctx.add_init_script(REACT_HOOK)
     pg = ctx.new_page()
     loads = []
     for _ in range(3):
@@ -215,6 +252,7 @@ def measure_page(browser, base: str, url_path: str, steps: int, slider_label: st
     training = during_training and start_training(pg)
     box = sliders.first.locator("input[type=range]")
     times, skipped, right = [], 0, True
+    commits, rendered = [], []
     while len(times) < steps and skipped < 2 * steps:
         if len(times) % 3 == 0 and len(times):  # three steps one way, three the other
             right = (len(times) // 3) % 2 == 0
@@ -225,6 +263,8 @@ def measure_page(browser, base: str, url_path: str, steps: int, slider_label: st
         if (right and value >= hi) or (not right and value <= lo):
             right = not right  # at its end: turn round before pressing
         pg.evaluate(ARM)
+        if react:
+            pg.evaluate("window.__commits = []")
         pg.keyboard.press("ArrowRight" if right else "ArrowLeft")
         try:  # the input changes at once when the press moved the slider
             pg.wait_for_function("([el, b]) => el.value !== b",
@@ -238,8 +278,14 @@ def measure_page(browser, base: str, url_path: str, steps: int, slider_label: st
         ms = pg.evaluate("window.__lat")
         times.append(ms if ms >= 0 else float("inf"))
         wait_idle(pg)
+        if react:  # the step's commits, up to its idle page (wait_idle)
+            counts = pg.evaluate("window.__commits")
+            commits.append(len(counts))
+            rendered.append(sum(counts))
     label = sliders.first.locator("[data-testid=stWidgetLabel]").inner_text()
     out = {**base_out, "slider": label, "steps": times}
+    if react and commits:
+        out["commits"], out["rendered"] = statistics.median(commits), statistics.median(rendered)
     if training:
         out["redraws"], out["still_training"] = redraw_rate(pg)
         cancel = pg.get_by_role("button", name=STOP)
@@ -248,6 +294,13 @@ def measure_page(browser, base: str, url_path: str, steps: int, slider_label: st
             wait_idle(pg)
     ctx.close()
     return out
+
+
+def react_counts(r: dict) -> str:
+    """ "  react: C commits, N components a step" when --react counted them."""
+    if "commits" not in r:
+        return ""
+    return f"  react: {r['commits']:g} commits, {r['rendered']:,.0f} components a step"
 
 
 def main() -> None:
@@ -263,6 +316,8 @@ def main() -> None:
     ap.add_argument("--during-training", action="store_true",
                     help="time the slider while a run started with the page's Train button "
                          "trains (then cancel it); report the live view's redraws per second")
+    ap.add_argument("--react", action="store_true",
+                    help="also count React commits and components rendered per step")
     ap.add_argument("--no-baseline", action="store_true",
                     help="do not time benchmarks/bare_app.py first")
     args = ap.parse_args()
@@ -287,17 +342,17 @@ def main() -> None:
                 bare = start_server(bare_port, None, ROOT / "benchmarks" / "bare_app.py")
                 try:
                     r = measure_page(browser, f"http://127.0.0.1:{bare_port}", "", args.steps,
-                                     "Noise", "")
+                                     "Noise", "", react=args.react)
                 finally:
                     bare.terminate()
                 base_p50 = statistics.median(r["steps"])
                 print(f"{'baseline':24s} {'(benchmarks/bare_app.py)':28s} {r['cold']:7.2f} "
                       f"{r['load']:7.2f} {base_p50:7.0f} {pct(r['steps'], 0.95):7.0f} "
-                      f"{1:6.2f} {len(r['steps']):3d}", flush=True)
+                      f"{1:6.2f} {len(r['steps']):3d}{react_counts(r)}", flush=True)
             for path in pages:
                 r = measure_page(browser, base, path, args.steps,
                                  args.slider or PAGE_SLIDERS.get(path), args.query,
-                                 args.during_training)
+                                 args.during_training, args.react)
                 st = r["steps"]
                 p50 = f"{statistics.median(st):7.0f}" if st else "      -"
                 p95 = f"{pct(st, 0.95):7.0f}" if st else "      -"
@@ -308,7 +363,8 @@ def main() -> None:
                     extra = (f"  while training: {r['redraws']:.2f} redraws/s"
                              + ("" if r["still_training"] else " (the run ended first)"))
                 print(f"{r['page']:24s} {r.get('slider', '-')[:28]:28s} {r['cold']:7.2f} "
-                      f"{r['load']:7.2f} {p50} {p95} {ratio} {len(st):3d}{extra}", flush=True)
+                      f"{r['load']:7.2f} {p50} {p95} {ratio} {len(st):3d}{extra}"
+                      f"{react_counts(r)}", flush=True)
             browser.close()
     finally:
         if proc:
