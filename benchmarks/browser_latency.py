@@ -21,7 +21,7 @@ painted. "load" is the median of three loads in one browser context; "cold" the 
     LATENT_LAB_BENCH=1 streamlit run dashboard/app.py &  # then:
     python benchmarks/browser_latency.py --url http://localhost:8501 --query "reveal=true"
     python benchmarks/browser_latency.py --pages home gan --during-training \
-        --query "steps=8000&seed=99" --slider "Generated points shown"
+        --query "seed=99" --slider "Generated points shown"
 
 --during-training clicks the page's Train button after the loads and times the slider steps
 while that run trains (the page's live view polling beside them), then cancels the run. It
@@ -29,9 +29,10 @@ also counts how often the live view redrew meanwhile (distinct steps shown by th
 progress bar per second). Pages without a Train button are measured as usual, so "home" in
 the same call gives the bare-slider baseline on the machine as loaded at that moment.
 The run must report progress faster than the page can redraw, or the count measures the
-trainer: a run reports progress 200 times in all (models.train.PROGRESS_EVENTS), so with
-steps=20000 it does so every 100 steps, about 2.4 times a second while the page and browser
-share the 2 cores with it; steps=8000 reports every 40 steps and still trains for ~30 s.
+trainer: a run reports progress 200 times in all (models.train.PROGRESS_EVENTS). The default
+lab (5,000 steps; "seed=99" only picks a run that is not cached) reports every 25 steps and
+trains for ~20 s beside the page; with steps=20000 it reports every 100 steps, about 2.4
+times a second while the page and browser share the 2 cores with it, and the count is that.
 
 Every call first times benchmarks/bare_app.py (one slider in a fragment, nothing else) on
 its own server the same way: the "baseline" row, what Streamlit itself costs per step on the
