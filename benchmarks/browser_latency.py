@@ -40,14 +40,16 @@ machine as it is loaded at that moment, and the column "x base", each page's p50
 Figures on this 2-core machine drift by tens of per cent between runs; the ratio much less.
 --no-baseline skips it.
 
---react counts, per slider step, React's commits and the components each of them rendered
-(a minimal React DevTools hook in the page; the counting itself costs time, so its timings
-are not comparable with a run without it). On this 2-core machine the timings drift by tens
-of per cent between runs while these counts do not: they show whether a change to a page
-made its steps do less. Every commit re-renders the whole fragment that reran (Streamlit
-gives each element of a rerun a new node), and a step makes three or four such commits (the
-rerun starting, the deltas arriving in one or two batches, the run finishing), so a step's
-browser work grows with the number and kind of elements in the fragment.
+--react counts, per slider step, React's commits, the components they rendered in all, and
+the components of the step's largest commit (a minimal React DevTools hook in the page; the
+counting itself costs time, so its timings are not comparable with a run without it). A
+commit that follows a rerun's deltas re-renders the wrappers of every element on the page and
+the whole fragment that reran (Streamlit gives each element of a rerun a new node), and a step
+makes three to five such commits (the rerun starting, the deltas arriving in one to three
+batches, the run finishing): a step's browser work grows with the elements on the page. The
+largest commit depends on the page alone; the number of commits, and so the total, on how the
+deltas happened to be batched (two runs of the same code: 1,743 and 3,622 components a step
+on the latent-space page, 7 and 6 commits).
 
 Targets (issue 4): slider -> repaint p50 <= 150 ms, p95 <= 300 ms; first load <= 2 s.
 Use a warm cache (python -m models prewarm) so pages show trained models.
@@ -253,7 +255,7 @@ def measure_page(browser, base: str, url_path: str, steps: int, slider_label: st
     training = during_training and start_training(pg)
     box = sliders.first.locator("input[type=range]")
     times, skipped, right = [], 0, True
-    commits, rendered = [], []
+    commits, rendered, largest = [], [], []
     while len(times) < steps and skipped < 2 * steps:
         if len(times) % 3 == 0 and len(times):  # three steps one way, three the other
             right = (len(times) // 3) % 2 == 0
@@ -283,10 +285,12 @@ def measure_page(browser, base: str, url_path: str, steps: int, slider_label: st
             counts = pg.evaluate("window.__commits")
             commits.append(len(counts))
             rendered.append(sum(counts))
+            largest.append(max(counts, default=0))
     label = sliders.first.locator("[data-testid=stWidgetLabel]").inner_text()
     out = {**base_out, "slider": label, "steps": times}
     if react and commits:
         out["commits"], out["rendered"] = statistics.median(commits), statistics.median(rendered)
+        out["largest"] = statistics.median(largest)
     if training:
         out["redraws"], out["still_training"] = redraw_rate(pg)
         cancel = pg.get_by_role("button", name=STOP)
@@ -298,10 +302,11 @@ def measure_page(browser, base: str, url_path: str, steps: int, slider_label: st
 
 
 def react_counts(r: dict) -> str:
-    """ "  react: C commits, N components a step" when --react counted them."""
+    """The medians of --react's counts, when it counted them."""
     if "commits" not in r:
         return ""
-    return f"  react: {r['commits']:g} commits, {r['rendered']:,.0f} components a step"
+    return (f"  react: {r['commits']:g} commits, {r['rendered']:,.0f} components a step, "
+            f"{r['largest']:,.0f} in its largest commit")
 
 
 def main() -> None:
