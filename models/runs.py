@@ -86,6 +86,12 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
 
 
 _VERSION: str | None = None
+# Computed once per process, under a lock: the web server's first visitors ask for it from
+# several script threads at once, and CPython 3.11's ast.parse is not safe to run in
+# concurrent threads (it failed a page with "SystemError: AST constructor recursion depth
+# mismatch" in benchmarks/load_test.py; CPython issue gh-106905 describes the same error in
+# threaded programs).
+_VERSION_LOCK = threading.Lock()
 
 
 def model_version() -> str:
@@ -93,12 +99,14 @@ def model_version() -> str:
     a changed model never serves stale weights while a reworded comment keeps the cache."""
     global _VERSION
     if _VERSION is None:
-        h = hashlib.sha256()
-        here = Path(__file__).resolve().parent
-        for name in MODEL_FILES:
-            tree = _strip_docstrings(ast.parse((here / name).read_text()))
-            h.update(name.encode() + ast.dump(tree).encode())
-        _VERSION = h.hexdigest()[:16]
+        with _VERSION_LOCK:
+            if _VERSION is None:
+                h = hashlib.sha256()
+                here = Path(__file__).resolve().parent
+                for name in MODEL_FILES:
+                    tree = _strip_docstrings(ast.parse((here / name).read_text()))
+                    h.update(name.encode() + ast.dump(tree).encode())
+                _VERSION = h.hexdigest()[:16]
     return _VERSION
 
 

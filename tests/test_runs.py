@@ -223,6 +223,33 @@ def test_a_changed_model_version_never_serves_stale_weights(tmp_path, monkeypatc
     assert not cache.has(old_key)
 
 
+def test_the_model_version_is_computed_once_when_threads_ask_at_once(monkeypatch):
+    """The server's first sessions ask for it from several threads together; the syntax
+    trees are parsed once (ast.parse in concurrent threads can fail in CPython 3.11)."""
+    version = runs.model_version()
+    monkeypatch.setattr(runs, "_VERSION", None)
+    parse, calls, inside = runs.ast.parse, [], []
+
+    def slow_parse(source, *args, **kwargs):  # a wide window for a race
+        inside.append(1)
+        overlap = len(inside) > 1
+        time.sleep(0.02)
+        inside.pop()
+        calls.append(overlap)
+        return parse(source, *args, **kwargs)
+
+    monkeypatch.setattr(runs.ast, "parse", slow_parse)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(runs.model_version()))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [version] * 8
+    assert len(calls) == len(runs.MODEL_FILES) and not any(calls)
+
+
 def test_eviction_removes_the_least_recently_used_first(tmp_path):
     cache = RunCache(tmp_path / "c", max_bytes=10**9)
     keys = []
