@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.browser_latency import ARM, CHROMIUM_ARGS, START  # noqa: E402
+from benchmarks.browser_latency import ARM, CHROMIUM_ARGS, START, pct  # noqa: E402
 from dashboard.nav import existing_pages  # noqa: E402
 
 TRAIN_EVERY = 12  # a "trainer" session presses Train on about one action in this many
@@ -214,17 +214,15 @@ def main() -> None:
         lines = log_file.read_text().splitlines()[before:] if log_file.exists() else []
         keys = collections.Counter(json.loads(x)["key"] for x in lines)
         lat = sorted(stats["latency"])
-        p = (lambda q: lat[min(len(lat) - 1, int(q * (len(lat) - 1)))]) if lat else None
         print(f"{args.sessions} sessions x {args.minutes:g} min over "
               f"{len(existing_pages())} pages ({time.time() - t0:.0f} s wall)")
         if lat:
             print(f"slider round trips: {len(lat)}, p50 {statistics.median(lat):.0f} ms, "
-                  f"p95 {p(0.95):.0f} ms, max {lat[-1]:.0f} ms, timeouts "
+                  f"p95 {pct(lat, 0.95):.0f} ms, max {lat[-1]:.0f} ms, timeouts "
                   f"{stats['timeouts']} (target p95 <= 1000 ms)")
         for page, v in sorted(stats["per_page"].items()):
-            v = sorted(v)
             print(f"  {page:24s} n={len(v):4d} p50 {statistics.median(v):6.0f} ms "
-                  f"p95 {v[min(len(v) - 1, int(0.95 * (len(v) - 1)))]:6.0f} ms")
+                  f"p95 {pct(v, 0.95):6.0f} ms")
         print(f"errors: {len(stats['errors'])} (target 0)" +
               "".join(f"\n  {e}" for e in stats["errors"][:10]))
         print(f"Train clicks: {stats['train_clicks']}; trainings started: {sum(keys.values())} "
