@@ -22,6 +22,7 @@ import torch
 from models import datasets, presets
 from models.gan_inversion import RESTARTS, best_of_samples, invert
 from models.latent_space import chi_mean, path
+from models.seeding import seeded
 from models.train import SNAPSHOT_POINTS, GANConfig
 
 from . import charts, controls, panels, state
@@ -552,8 +553,7 @@ def png(tag: tuple, images, ncols: int = 8, upscale: int = 3) -> bytes:
 
 
 def _noise(model, n: int, seed: int) -> torch.Tensor:
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
+    with seeded(seed):
         return model.sample_noise(n)
 
 

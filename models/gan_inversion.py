@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .priors import Prior
+from .seeding import seeded
 
 STEPS = 300
 LR = 0.05
@@ -64,8 +65,7 @@ def invert(generate: Callable[[torch.Tensor], torch.Tensor], prior: Prior, x,
     if not (prior_weight >= 0 and np.isfinite(prior_weight)):
         raise ValueError("The prior penalty's weight must be a finite number >= 0.")
     target = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(-1)  # (D,)
-    with torch.random.fork_rng():  # the prior samples from torch's global generator
-        torch.manual_seed(seed)
+    with seeded(seed):  # the prior samples from torch's global generator
         z0 = prior.sample(restarts)  # (R, d)
     with torch.no_grad():
         size = generate(z0[:1]).shape[-1]

@@ -26,7 +26,6 @@ ones. For the same reason sums over the grid use np.einsum, not BLAS (``@``).
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -36,6 +35,7 @@ import torch
 from torch import distributions as D
 
 from .priors import UNIFORM_HALF_WIDTH
+from .seeding import seeded
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 N_Z = {1: 400, 2: 120}  # default z grid: cells per latent dimension
@@ -60,7 +60,6 @@ MAX_COMPONENTS = 8
 BLOCK = 1 << 16  # evidence: (x, z) pairs per block, to stay in cache
 EXP_FLOOR = -100.0  # exp(a) for a < -100 is taken as e^-100 ~ 4e-44, which adds < 1e-39 to any
 #                     sum here; numbers near underflow make numpy's exp ~7x and BLAS ~100x slower
-_RNG_LOCK = threading.Lock()  # sample() seeds torch's global generator inside fork_rng
 
 
 @dataclass(frozen=True)
@@ -390,8 +389,7 @@ class LVM:
     def sample(self, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Ancestral sampling: z ~ p(z), then x ~ p(x|z) = N(f(z), sigma^2); seeded, leaving
         torch's global generator untouched. Returns z (n, d), x (n,)."""
-        with _RNG_LOCK, torch.random.fork_rng(devices=[]):  # one seeded sampler at a time
-            torch.manual_seed(seed)
+        with seeded(seed):
             z = self.prior.sample((n,))  # (n, d)
             loc = torch.from_numpy(self.decode(z.numpy()))  # (n,)
             x = D.Normal(loc, self.config.sigma).sample()  # p(x|z)
