@@ -437,8 +437,9 @@ def draw_lab(config: GANConfig, snapshot: dict, history: list[dict], n_fake: int
 def live_view(config: GANConfig):
     """run_panel's live_view: the display controls and the lab at the newest snapshot,
     several times a second. The controls are drawn here, inside the live fragment, so that
-    moving one while the run trains redraws only the lab (outside it, a step reran the
-    whole page: 427 ms p50 against 300 in the browser benchmark's --during-training)."""
+    moving one while the run trains redraws only the lab (drawn outside it, a step reran the
+    whole page: 303-312 ms p50 in the browser benchmark's --during-training on the default
+    lab, against 218-222 ms here)."""
     def draw(snapshot, handle) -> None:
         n_fake, heat = display_controls()
         if snapshot is None or "bounds" not in snapshot:
