@@ -304,7 +304,7 @@ def _step_to_next(handle: RunHandle, step_size: int) -> None:
 def _transport(h: RunHandle, name: str, step_size: int) -> None:
     """A running lab's transport and status (inside the live fragment). Buttons act in their
     on_click, so the fragment's redraw right after already shows the new state."""
-    held = h.paused or h.pausing
+    held, stepping_to = h.hold_state()
     if h.elsewhere:  # another server process trains it: only leaving is possible here
         c1, c2 = st.columns([4, 1], vertical_alignment="center")
         c1.progress(h.fraction, text=_status_line(h))
@@ -315,7 +315,7 @@ def _transport(h: RunHandle, name: str, step_size: int) -> None:
                    + (" It is paused there." if h.paused else ""))
         return
     can = h.can_pause
-    playing = not held and h.stepping_to is None
+    playing = not held and stepping_to is None
     cols = st.columns(len(TRANSPORT))
     specs = {
         "Play": dict(on_click=h.resume, disabled=playing,

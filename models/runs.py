@@ -692,6 +692,13 @@ class RunHandle:
         w = self._run.wanted
         return w[1] if isinstance(w, tuple) and self.active else None
 
+    def hold_state(self) -> tuple[bool, int | None]:
+        """(held, stepping_to) read together under the manager's lock: held is paused or
+        pausing. Read one after the other, a step that arrived in between (the manager sets
+        paused, then turns the step into a pause) could show a paused run as playing."""
+        with self._manager._mutex:
+            return self.paused or self.pausing, self.stepping_to
+
     @property
     def can_pause(self) -> bool:
         """Pause / step / resume work: the run is queued or trains on this process's

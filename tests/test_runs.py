@@ -250,6 +250,31 @@ def test_the_model_version_is_computed_once_when_threads_ask_at_once(monkeypatch
     assert len(calls) == len(runs.MODEL_FILES) and not any(calls)
 
 
+def test_hold_state_sees_a_step_arriving_whole():
+    """The manager's thread turns an arrived step into a pause in two assignments under its
+    lock; the transport's (held, stepping_to) must not see the first without the second (it
+    showed a paused run's Play button disabled, in CI)."""
+    from types import SimpleNamespace
+    manager = SimpleNamespace(_mutex=threading.RLock())
+    run = runs._Run("k", None, status=runs.RUNNING, wanted=("step", 800))
+    handle = runs.RunHandle(manager, run, "token")
+    assert handle.hold_state() == (False, 800)  # stepping: not held, Play enabled
+    started = threading.Event()
+
+    def step_arrives():  # as RunManager._handle does on ("paused", key, True)
+        with manager._mutex:
+            started.set()
+            run.paused = True
+            time.sleep(0.2)
+            run.wanted = "pause"
+
+    t = threading.Thread(target=step_arrives)
+    t.start()
+    started.wait()
+    assert handle.hold_state() == (True, None)  # held, not stepping: never half of each
+    t.join()
+
+
 def test_eviction_removes_the_least_recently_used_first(tmp_path):
     cache = RunCache(tmp_path / "c", max_bytes=10**9)
     keys = []
