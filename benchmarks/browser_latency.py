@@ -49,7 +49,7 @@ makes three to five such commits (the rerun starting, the deltas arriving in one
 batches, the run finishing): a step's browser work grows with the elements on the page. The
 largest commit depends on the page alone; the number of commits, and so the total, on how the
 deltas happened to be batched (two runs of the same code: 1,743 and 3,622 components a step
-on the latent-space page, 7 and 6 commits).
+on the latent-space page, in 6 and 7 commits).
 
 Targets (issue 4): slider -> repaint p50 <= 150 ms, p95 <= 300 ms; first load <= 2 s.
 Use a warm cache (python -m models prewarm) so pages show trained models.
