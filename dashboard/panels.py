@@ -82,6 +82,7 @@ class RunView:
     result: RunResult | None = None  # set once the run is done
     snapshot: dict | None = None  # the snapshot the timeline points at
     history: list[dict] | None = None
+    live: bool = False  # the live panel (a polling fragment) was drawn in this run
 
     @property
     def done(self) -> bool:
@@ -171,7 +172,7 @@ def run_panel(config, *, curves: dict[str, str], x: str = "epoch", y_title: str 
         if h.active:
             _live(h, curves, x, y_title, live_view, name, chart,
                   step_size if transport else None)
-            return RunView(h, history=h.history)
+            return RunView(h, history=h.history, live=True)
         if h.status == FAILED:
             st.error(f"The run failed: {h.error}")
             if st.button("Retry", key=f"{name}_retry"):

@@ -39,7 +39,8 @@ run = panels.run_panel(config, curves={}, chart=False, timeline=False,  # draw t
                        step_size=v.snapshot_interval(config))
 if run.done:
     v.replay(config, run.result)
-elif run.handle is None or not run.handle.active:
+elif not run.live:  # what the panel drew, not the run's state now: a run that ends in
+    # between would otherwise get the controls twice (a duplicate widget key)
     with display:
         v.display_controls()
 
