@@ -125,7 +125,7 @@ def strip(label: str, tag: str, images: np.ndarray, cache: bool = True, ncols: i
     c1.markdown(label)
     data = png(tag, images, ncols) if cache else charts.png_bytes(
         charts.image_grid(images, ncols=ncols, upscale=2))
-    c2.image(data, width="content")
+    c2.image(data, width="content", output_format="PNG")
 
 
 def shown_indices(data: datasets.DataSet) -> np.ndarray:

@@ -587,7 +587,8 @@ def digits_live(snapshot, handle) -> None:
     if snapshot is not None and "fake" in snapshot:
         c1.image(charts.png_bytes(charts.image_grid(np.reshape(snapshot["fake"], (-1, 28, 28)),
                                                     ncols=4, upscale=2)),
-                 caption=f"G(z) for 16 fixed noise vectors at step {int(snapshot['step']):,}.")
+                 caption=f"G(z) for 16 fixed noise vectors at step {int(snapshot['step']):,}.",
+                 output_format="PNG")
     with c2:
         digits_losses(handle.history, "gan_digits_live")
 
@@ -605,7 +606,8 @@ def samples_section(result) -> None:
         seed = state.widget(SAMPLE_SEED)
         z = _noise(result.model, N_SAMPLES, seed)
         st.image(png((result.key, "samples", seed), _generate(result.model, z), upscale=2),
-                 caption=f"{N_SAMPLES} samples G(z), z ~ p(z) drawn with seed {seed}.")
+                 caption=f"{N_SAMPLES} samples G(z), z ~ p(z) drawn with seed {seed}.",
+                 output_format="PNG")
     rep = digits_report(result.key, result.model)
     with c2:
         panels.metric_row([
@@ -647,10 +649,10 @@ def interpolation_section(result) -> None:
     c1.image(png((result.key, "path", a, b, method), frames, ncols=PATH_FRAMES, upscale=2),
              caption=f"G(z) along the {method} path from z_a (left) to z_b (right), "
                      f"t = {', '.join(f'{v:g}' for v in ts[::5])} at the first, middle and "
-                     "last image.")
+                     "last image.", output_format="PNG")
     c2.image(charts.png_bytes(charts.image_grid(np.reshape(x_t, (-1, 28, 28)), ncols=1,
                                                            upscale=4)),
-             caption=f"t = {t:.2f}, ‖z‖ = {float(z_t.norm()):.2f}")
+             caption=f"t = {t:.2f}, ‖z‖ = {float(z_t.norm()):.2f}", output_format="PNG")
     d = model.noise_dim
     st.caption(f"Noise vectors from p(z) in {d} dimensions have norms near "
                f"{chi_mean(d):.2f}; the linear path's midpoint is shorter "
@@ -748,7 +750,7 @@ def inversion_section(result, target: str, index: int, weight: float) -> None:
     for col, (title, img, note) in zip(cols, shown):
         col.markdown(f"**{title}**")
         col.image(charts.png_bytes(charts.image_grid(np.reshape(img, (1, 28, 28)), upscale=5)),
-                  caption=note)
+                  caption=note, output_format="PNG")
     c1, c2 = st.columns([3, 2], gap="medium")
     with c1:
         steps = np.arange(len(r["errors"]))

@@ -237,12 +237,13 @@ def cached_png(tag: str, _images: np.ndarray, upscale: int = 4, ncols: int = 8) 
 def show_input(picked: Picked) -> None:
     if picked.prepared is None:
         st.image(cached_png(f"in-{picked.ident}", picked.x, 6), caption=picked.caption,
-                 width="content")
+                 width="content", output_format="PNG")
         return
     c1, c2 = st.columns(2)
-    c1.image(picked.prepared.preview, caption="Your picture, in grey", width="content")
+    c1.image(picked.prepared.preview, caption="Your picture, in grey", width="content",
+             output_format="PNG")
     c2.image(cached_png(f"in-{picked.ident}", picked.x, 6),
-             caption="What the models see: 28 × 28", width="content")
+             caption="What the models see: 28 × 28", width="content", output_format="PNG")
     if picked.prepared.notes:
         st.info("How your picture was converted: " + " ".join(picked.prepared.notes),
                 icon=":material/transform:")
@@ -370,7 +371,7 @@ def code_panel(title: str, result, kind: str, picked: Picked, color: str) -> Non
     st.markdown(f"**{title}**")
     code_chart(r.loc, r.scale, color, key=f"code_{kind}")
     c1, c2 = st.columns([1, 2], vertical_alignment="center")
-    c1.image(r.png, caption="decoded from its code", width="content")
+    c1.image(r.png, caption="decoded from its code", width="content", output_format="PNG")
     c2.caption(("The mean of q(z|x) per dimension; the black lines span ± one standard "
                 "deviation, the VAE's uncertainty about each number. Decoded from the mean."
                 if kind == "vae" else "One number per dimension: the code is a point, not "
@@ -423,8 +424,9 @@ def edit_code(result, kind: str, picked: Picked) -> None:
     x_new = decode(result.model, kind, edited[None])[0]
     with right:
         c1, c2 = st.columns(2)
-        c1.image(png(x_new, 6), caption="decoded from the edited code", width="content")
-        c2.image(r.png, caption="from the image's own code", width="content")
+        c1.image(png(x_new, 6), caption="decoded from the edited code", width="content",
+                 output_format="PNG")
+        c2.image(r.png, caption="from the image's own code", width="content", output_format="PNG")
         changed = [f"{charts.zname(j)} {code[j]:.2f} → {edited[j]:.2f}"
                    for j in range(len(values)) if abs(edited[j] - code[j]) > 1e-9]
         st.caption(("Changed: " + ", ".join(changed)) if changed else
@@ -490,7 +492,8 @@ def neighbours(data: datasets.DataSet, picked: Picked, models: dict[str, object]
         with col:
             st.markdown(f"**{title}**")
             st.image(cached_png(f"nb-{title}-{picked.ident}-{data.name}",
-                                data.x_train[idx].numpy(), 3, 4), width="content")
+                                data.x_train[idx].numpy(), 3, 4), width="content",
+                     output_format="PNG")
             if picked.label is not None:
                 same = int((labels[idx] == picked.label).sum())
                 st.caption(f"{same} of {N_NEIGHBOURS} share its class "

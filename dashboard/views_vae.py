@@ -337,12 +337,13 @@ def reconstructions_and_samples(config: VAEConfig, snapshot: dict, key: str) -> 
         n = len(x_hat)
         c1, c2, c3 = st.columns(3)
         c1.markdown("**Held-out inputs**")
-        c1.image(png(f"orig-{config.dataset}-{n}", data.x_test[snapshot_indices(data)].numpy()))
+        c1.image(png(f"orig-{config.dataset}-{n}", data.x_test[snapshot_indices(data)].numpy()),
+                 output_format="PNG")
         c2.markdown("**Their reconstructions**")
-        c2.image(png(f"{key}-{step}-x_hat", x_hat))
+        c2.image(png(f"{key}-{step}-x_hat", x_hat), output_format="PNG")
         c2.caption("E[x|z] at the mean code of each input.")
         c3.markdown("**Decoded from the prior**")
-        c3.image(png(f"{key}-{step}-samples", samples))
+        c3.image(png(f"{key}-{step}-samples", samples), output_format="PNG")
         c3.caption("z ~ p(z), then E[x|z]: new data the model generates (the same z at "
                    "every snapshot of the replay).")
         return
@@ -474,7 +475,8 @@ def comparison(config: VAEConfig, vae_result, ae_result) -> None:
         with col:
             if data.is_image:
                 st.markdown(f"**{title}**")
-                st.image(png(f"cmp-{vae_result.key}-{ae_result.key}-{k}", dec[k]))
+                st.image(png(f"cmp-{vae_result.key}-{ae_result.key}-{k}", dec[k]),
+                         output_format="PNG")
             else:
                 charts.show_spec(points_spec([("data", data.x_test[:n].numpy(), charts.REAL, 14, 0.35),
                                        ("decoding", dec[k], charts.FAKE, 14, 0.8)],
@@ -704,14 +706,15 @@ def posterior_samples_view(config: VAEConfig, result, index: int, label: str) ->
         with c1:
             st.markdown(f"**Input {label}**")
             st.image(png(f"in-{config.dataset}-{index}", np.concatenate([dec["x"],
-                                                                         dec["mean"]]), 1))
+                                                                         dec["mean"]]), 1),
+                     output_format="PNG")
             st.caption("Top: x. Bottom: E[x|z] at the mean of q(z|x).")
         with c2:
             st.markdown(f"**{n} codes z ~ q(z|x), decoded**")
-            st.image(png(f"qs-{result.key}-{index}", dec["samples"], ncols=8))
+            st.image(png(f"qs-{result.key}-{index}", dec["samples"], ncols=8), output_format="PNG")
         with c3:
             st.markdown("**Where the decodings disagree**")
-            st.image(dec["spread_png"])
+            st.image(dec["spread_png"], output_format="PNG")
             charts.legend_bar(0.0, SPREAD_TOP, "pixel std")
         st.caption("Every code inside the ellipse is a plausible description of this input, "
                    "so they decode to variations of it: the spread of the decodings is the "

@@ -27,6 +27,10 @@ def test_page_runs_at_its_defaults(page):
     assert not errors(at), errors(at)
     assert at.title, "every page has a title"
     assert not at.info or all("could not be used" not in i.value for i in at.info)
+    # Images go out as the PNGs the pages encode: Streamlit's default ("auto") re-encodes an
+    # image without alpha to JPEG on every run, blurring the digits and costing the server CPU.
+    urls = [img.url for el in at.get("image") for img in el.proto.imgs]
+    assert all(u.endswith(".png") for u in urls), urls
 
 
 @pytest.mark.parametrize("page", PAGES)
