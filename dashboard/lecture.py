@@ -17,6 +17,7 @@ them as JSON lines, and ``python -m models prewarm --lecture FILE`` trains them.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -86,11 +87,19 @@ def lecture_file() -> Path:
 
 
 def load(path: Path | None = None) -> Lecture:
+    """The lecture in the file (read on every call, so an edited file shows at the next
+    rerun; parsed once per text: the sidebar loads it on every run of every page)."""
     path = path or lecture_file()
     try:
-        return parse(path.read_text(), str(path))
+        text = path.read_text()
     except OSError as e:
         raise LectureError(f"cannot read the lecture file {path}: {e.strerror}") from e
+    return _parse_once(text, str(path))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_once(text: str, source: str) -> Lecture:
+    return parse(text, source)
 
 
 def view_configs(view: View) -> list[dict]:

@@ -1,6 +1,7 @@
 """The page registry: one row per concept page (section, file, title, URL path, and what the
 latent variable is there). The navigation lists only pages whose file exists."""
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,4 +54,11 @@ PAGES = [
 
 
 def existing_pages() -> list[PageInfo]:
-    return [p for p in PAGES if (DASHBOARD / p.path).exists()]
+    """The pages whose files exist (looked up once per process: the app runs this on every
+    rerun, and its page files do not come and go while it runs)."""
+    return list(_existing_pages())
+
+
+@functools.lru_cache(maxsize=1)
+def _existing_pages() -> tuple[PageInfo, ...]:
+    return tuple(p for p in PAGES if (DASHBOARD / p.path).exists())

@@ -630,7 +630,9 @@ def sweep(config: AEConfig, current: float | None) -> None:
 
     def body():
         _, errs, now, words = sweep_status(config)
-        charts.show(sweep_chart(config, errs, current))
+        charts.show_cached(("ae-sweep", config.dataset, config.latent_dim,
+                            tuple(sorted(errs.items())), current),
+                           lambda: sweep_chart(config, errs, current))
         status = f"{len(errs)} of {len(configs)} sweep runs finished (k = {ks})"
         st.caption(status + (": " + "; ".join(words) if words else "."))
         if active and not any(v in ACTIVE for v in now.values()):
@@ -694,7 +696,8 @@ def random_decodes(config: AEConfig, result) -> None:
                 "what", whats, colors=[charts.REAL, charts.OKABE_ITO[3], charts.FAKE]),
                 "Decoded random codes over the data", h=360, size=14))
     with right:
-        charts.show(codes_chart(codes.numpy(), z_std.numpy(), z_fit.numpy()))
+        charts.show_cached(("ae-codes", result.key, seed, n),
+                           lambda: codes_chart(codes.numpy(), z_std.numpy(), z_fit.numpy()))
         spread, centre = codes.std(0), codes.mean(0)
         more = " …" if k > 4 else ""
         st.caption("The codes (grey) against N(0, I) and the fitted Gaussian. Their spread "

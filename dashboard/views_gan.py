@@ -735,11 +735,17 @@ def inversion_controls() -> tuple[str, int, float]:
     return target, index, weight
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _typical_log_prior(key: str, _model) -> float:
+    """The mean log p(z) of 2,000 noise vectors from the prior: what a typical z scores."""
+    return float(_model.prior_.log_prob(_noise(_model, 2000, 7)).mean())
+
+
 def inversion_section(result, target: str, index: int, weight: float) -> None:
     model = result.model
     r = inversion(result.key, target, index, weight, model)
     d = model.noise_dim
-    typical_logp = float(model.prior_.log_prob(_noise(model, 2000, 7)).mean())
+    typical_logp = _typical_log_prior(result.key, model)
     cols = st.columns(4)
     shown = [("Target x", r["x"], "the digit to explain"),
              ("G(z\\*), z optimised", r["x_hat"], f"squared error {r['error']:.1f}"),
