@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import random
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.request
 from pathlib import Path
 
@@ -33,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.browser_latency import ARM, CHROMIUM_ARGS, START, pct  # noqa: E402
+from benchmarks.st_client import ProtocolSession  # noqa: E402
 from dashboard.nav import existing_pages  # noqa: E402
 
 TRAIN_EVERY = 12  # a "trainer" session presses Train on about one action in this many
@@ -85,11 +88,15 @@ def children(pid: int) -> list[int]:
 
 
 async def session(browser, base, path, seconds, trainer, stats, rng):
+    """A visitor in a real browser (a context of the one headless Chromium)."""
     ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
     pg = await ctx.new_page()
+    group = stats["browser"]
     try:
+        t0 = time.perf_counter()
         await pg.goto(f"{base}/{path}", timeout=120_000)
         await pg.wait_for_selector("[data-testid=stMain] h1", timeout=120_000)
+        group["loads"].append(1000 * (time.perf_counter() - t0))
         end = time.monotonic() + seconds
         i = 0
         while time.monotonic() < end:
@@ -126,10 +133,10 @@ async def session(browser, base, path, seconds, trainer, stats, rng):
                 stats["errors"].append(f"{path}: {type(e).__name__}")
                 continue
             if ms >= 0:
-                stats["latency"].append(ms)
-                stats["per_page"][path or "/"].append(ms)
+                group["latency"].append(ms)
+                group["per_page"][path or "/"].append(ms)
             else:
-                stats["timeouts"] += 1
+                group["timeouts"] += 1
             await asyncio.sleep(rng.uniform(0.3, 1.2))  # a person reads between moves
     except Exception as e:  # noqa: BLE001
         stats["errors"].append(f"{path}: {type(e).__name__}: {str(e)[:80]}")
@@ -137,16 +144,71 @@ async def session(browser, base, path, seconds, trainer, stats, rng):
         await ctx.close()
 
 
+async def protocol_session(base, path, seconds, trainer, stats, rng):
+    """A visitor whose browser runs elsewhere: the same actions over Streamlit's protocol."""
+    s = ProtocolSession(base, path)
+    key = f"{path or '/'}"
+    group = stats["protocol"]
+    try:
+        group["loads"].append(await s.open())
+        end = time.monotonic() + seconds
+        i = 0
+        while time.monotonic() < end:
+            i += 1
+            if s.exceptions:
+                stats["errors"].append(f"{key}: exception on the page: {s.exceptions[0]}")
+                break
+            if trainer and i % TRAIN_EVERY == 0:
+                train = s.buttons(START)
+                if train:
+                    await s.press(train[0])
+                    stats["train_clicks"] += 1
+                    await asyncio.sleep(1.0)
+                    continue
+            sliders = s.sliders()
+            if not sliders:
+                await asyncio.sleep(1.0)
+                continue
+            r = await s.move_slider(rng.choice(sliders), rng.choice([1, -1]))
+            if r is None:  # at the end of its range: no rerun
+                continue
+            group["latency"].append(r.ms)
+            group["per_page"][key].append(r.ms)
+            await asyncio.sleep(rng.uniform(0.3, 1.2))  # a person reads between moves
+        if s.exceptions:
+            stats["errors"].append(f"{key}: exception on the page: {s.exceptions[0]}")
+        stats["auto_reruns"] += s.auto_reruns
+    except asyncio.TimeoutError:
+        stats["errors"].append(f"{key}: no answer within 60 s")
+    except Exception as e:  # noqa: BLE001 - a session that fails is a failure
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        stats["errors"].append(f"{key}: {type(e).__name__}: {str(e)[:80]} "
+                               f"({Path(where.filename).name}:{where.lineno})")
+    finally:
+        await s.close()
+
+
+def browser_sessions(sessions: int, browsers: int) -> set[int]:
+    """Which of the sessions run in a real browser: spread evenly over the list, so across pages."""
+    browsers = max(0, min(browsers, sessions))
+    return {round(k * sessions / browsers) for k in range(browsers)} if browsers else set()
+
+
+def new_group() -> dict:
+    return {"latency": [], "per_page": collections.defaultdict(list), "loads": [],
+            "timeouts": 0}
+
+
 async def run(args, base, server_pid, cache):
-    from playwright.async_api import async_playwright
     pages = [p.url_path for p in existing_pages()]
-    stats = {"latency": [], "per_page": collections.defaultdict(list), "errors": [],
-             "timeouts": 0, "train_clicks": 0}
+    stats = {"browser": new_group(), "protocol": new_group(), "errors": [],
+             "train_clicks": 0, "auto_reruns": 0, "kinds": {}}
     rss = {"server": 0.0, "workers": 0.0}
     # CPU seconds used during the test, per process (the last reading of each: a browser
     # renderer that exits keeps its last one), to tell the server's share from the browser's
-    cpu: dict[str, dict[int, float]] = {"server": {}, "workers": {}, "browser": {}}
-    start = {"server": cpu_seconds(server_pid),
+    cpu: dict[str, dict[int, float]] = {"server": {}, "workers": {}, "browser": {},
+                                        "clients": {}}
+    start = {"server": cpu_seconds(server_pid), "clients": cpu_seconds(os.getpid()),
              "workers": sum(cpu_seconds(c) for c in children(server_pid))}
     stop = asyncio.Event()
 
@@ -155,30 +217,53 @@ async def run(args, base, server_pid, cache):
             rss["server"] = max(rss["server"], rss_mb(server_pid))
             rss["workers"] = max(rss["workers"], sum(rss_mb(c) for c in children(server_pid)))
             cpu["server"][server_pid] = cpu_seconds(server_pid)
+            cpu["clients"][os.getpid()] = cpu_seconds(os.getpid())  # this process
             for c in children(server_pid):
                 cpu["workers"][c] = cpu_seconds(c)
             for b in browser_pids():
                 cpu["browser"][b] = cpu_seconds(b)
             await asyncio.sleep(1)
 
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path="/usr/bin/chromium",
-                                          args=CHROMIUM_ARGS)
+    in_browser = browser_sessions(args.sessions, args.browsers)
+    stats["kinds"] = {"browser": len(in_browser), "protocol": args.sessions - len(in_browser)}
+    async with contextlib.AsyncExitStack() as stack:
+        browser = None
+        if in_browser:
+            from playwright.async_api import async_playwright
+            p = await stack.enter_async_context(async_playwright())
+            browser = await p.chromium.launch(executable_path="/usr/bin/chromium",
+                                              args=CHROMIUM_ARGS)
+            stack.push_async_callback(browser.close)
         mem = asyncio.create_task(sample_memory())
         rng = random.Random(0)
         tasks = []
         for i in range(args.sessions):
             path = pages[i % len(pages)]
-            tasks.append(asyncio.create_task(session(browser, base, path, args.minutes * 60,
-                                                     trainer=(i % 3 == 0), stats=stats,
-                                                     rng=random.Random(rng.random()))))
+            kw = dict(seconds=args.minutes * 60, trainer=(i % 3 == 0), stats=stats,
+                      rng=random.Random(rng.random()))
+            tasks.append(asyncio.create_task(
+                session(browser, base, path, **kw) if i in in_browser
+                else protocol_session(base, path, **kw)))
             await asyncio.sleep(0.5)  # visitors arrive over a quarter of a minute
         await asyncio.gather(*tasks)
         stop.set()
         await mem
-        await browser.close()
     stats["cpu"] = {k: sum(v.values()) - start.get(k, 0.0) for k, v in cpu.items()}
     return stats, rss
+
+
+def report(name: str, group: dict) -> None:
+    lat = sorted(group["latency"])
+    if not lat:
+        return
+    loads = sorted(group["loads"])
+    print(f"{name}: slider round trips {len(lat)}, p50 {statistics.median(lat):.0f} ms, "
+          f"p95 {pct(lat, 0.95):.0f} ms, max {lat[-1]:.0f} ms, timeouts {group['timeouts']} "
+          f"(target p95 <= 1000 ms); page loads p50 {statistics.median(loads):.0f} ms, "
+          f"max {loads[-1]:.0f} ms")
+    for page, v in sorted(group["per_page"].items()):
+        print(f"  {page:24s} n={len(v):4d} p50 {statistics.median(v):6.0f} ms "
+              f"p95 {pct(v, 0.95):6.0f} ms")
 
 
 def main() -> None:
@@ -187,6 +272,10 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=2.0)
     ap.add_argument("--cache", help="run cache (prewarmed: python -m models prewarm)")
     ap.add_argument("--limits", help="LATENT_LAB_LIMITS file for the server")
+    ap.add_argument("--browsers", type=int, default=3,
+                    help="how many of the sessions run in headless Chromium (the rest speak "
+                         "Streamlit's protocol: benchmarks/st_client.py); --browsers 30 puts "
+                         "every visitor's browser on this machine")
     args = ap.parse_args()
     cache = args.cache or tempfile.mkdtemp(prefix="ll-load-")
     with socket.socket() as s:
@@ -213,16 +302,14 @@ def main() -> None:
         stats, rss = asyncio.run(run(args, f"http://127.0.0.1:{port}", proc.pid, cache))
         lines = log_file.read_text().splitlines()[before:] if log_file.exists() else []
         keys = collections.Counter(json.loads(x)["key"] for x in lines)
-        lat = sorted(stats["latency"])
         print(f"{args.sessions} sessions x {args.minutes:g} min over "
-              f"{len(existing_pages())} pages ({time.time() - t0:.0f} s wall)")
-        if lat:
-            print(f"slider round trips: {len(lat)}, p50 {statistics.median(lat):.0f} ms, "
-                  f"p95 {pct(lat, 0.95):.0f} ms, max {lat[-1]:.0f} ms, timeouts "
-                  f"{stats['timeouts']} (target p95 <= 1000 ms)")
-        for page, v in sorted(stats["per_page"].items()):
-            print(f"  {page:24s} n={len(v):4d} p50 {statistics.median(v):6.0f} ms "
-                  f"p95 {pct(v, 0.95):6.0f} ms")
+              f"{len(existing_pages())} pages ({time.time() - t0:.0f} s wall): "
+              f"{stats['kinds']['protocol']} over the protocol, {stats['kinds']['browser']} in "
+              f"Chromium")
+        report("protocol sessions (the server's round trip: action -> last delta)",
+               stats["protocol"])
+        report("browser sessions (action -> repainted, browsers on this machine)",
+               stats["browser"])
         print(f"errors: {len(stats['errors'])} (target 0)" +
               "".join(f"\n  {e}" for e in stats["errors"][:10]))
         print(f"Train clicks: {stats['train_clicks']}; trainings started: {sum(keys.values())} "
@@ -231,11 +318,14 @@ def main() -> None:
         print(f"peak RSS: server {rss['server']:.0f} MB (target <= 1500 MB), "
               f"workers together {rss['workers']:.0f} MB")
         c, wall = stats["cpu"], time.time() - t0
-        moves = len(lat) + stats["timeouts"]
+        moves = sum(len(g["latency"]) + g["timeouts"] for g in (stats["browser"],
+                                                                 stats["protocol"]))
         print(f"CPU seconds over the test ({os.cpu_count()} cores x {wall:.0f} s wall): server "
-              f"{c['server']:.0f}, training workers {c['workers']:.0f}, browser {c['browser']:.0f}"
+              f"{c['server']:.0f}, training workers {c['workers']:.0f}, browser {c['browser']:.0f}, "
+              f"protocol clients (this process) {c['clients']:.0f}"
               + (f"; server CPU per slider move {1000 * c['server'] / moves:.0f} ms (page "
-                 f"loads and live views included)" if moves else ""))
+                 f"loads and live views included)" if moves else "")
+              + f"; live-view polls {stats['auto_reruns']}")
     finally:
         proc.terminate()
         log.close()
