@@ -1,15 +1,31 @@
-"""Load test for a hosted demo: many browser sessions across the pages, moving sliders and
-starting a mix of cached and new runs, against one server.
+"""Load test for a hosted demo: many visitors' sessions across the pages, moving sliders and
+starting a mix of cached and new runs, against the server(s) of one machine.
 
 Targets (issue 9): no error on any page; slider round trip p95 <= 1 s; each distinct
 configuration trained once; server memory (RSS) <= 1.5 GB.
 
-    python benchmarks/load_test.py [--sessions 30] [--minutes 2] [--cache DIR] [--limits FILE]
+    python benchmarks/load_test.py [--sessions 30] [--minutes 2] [--limits FILE]
+                                   [--servers 2] [--browsers 1] [--cache DIR]
 
-The server is started here (LATENT_LAB_BENCH=1, so pages emit a run counter; with --cache
-pointing at a prewarmed cache the default runs are cached). One headless Chromium holds every
-session (a browser context each), all on this machine: the browser's own CPU use competes
-with the server's, so the figures are a lower bound on what the server alone can do.
+The servers are started here (LATENT_LAB_BENCH=1, so pages emit a run counter), on one run
+cache: a fresh one unless --cache names one (the pretrained runs unpack into it at start-up,
+so every page's default is cached; a reused cache also holds what earlier runs trained, so
+their Train clicks find more cached). Sessions arrive two a second, each on one page and one
+server (sticky, as behind a load balancer); a third of them press Train now and then.
+
+Who plays the visitors: a visitor's browser renders on the visitor's computer, so most
+sessions here speak Streamlit's websocket protocol without drawing (benchmarks/st_client.py):
+they load the server as 30 tabs would, and time each move from the action to the redraw's
+last message. --browsers K of them run in headless Chromium instead (a context each, all in
+one browser), timed from the key press to the repainted page, as a check on what a real tab
+sees under the load. Those browsers run on the server's own two cores: one Chromium session
+used ~40 CPU seconds in a 2-minute run, three ~110 (of the ~290 the machine had), so more
+of them measure the harness, not the server (--browsers 30 puts every visitor's browser here).
+
+--servers N runs N server processes sharing the cache, the README's deployment for more than
+one core: Streamlit runs every session's script in a thread of one process, so one process
+does at most about one core of Python work (its CPU use flattens at ~1 core under load).
+With several, the limits file's `workers` is divided among them.
 """
 
 from __future__ import annotations
@@ -21,6 +37,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import socket
 import statistics
 import subprocess
@@ -199,26 +216,35 @@ def new_group() -> dict:
             "timeouts": 0}
 
 
-async def run(args, base, server_pid, cache):
+async def run(args, bases: list[str], server_pids: list[int]):
     pages = [p.url_path for p in existing_pages()]
     stats = {"browser": new_group(), "protocol": new_group(), "errors": [],
              "train_clicks": 0, "auto_reruns": 0, "kinds": {}}
-    rss = {"server": 0.0, "workers": 0.0}
+    # peak RSS: of the largest server process, of all server processes at once, of the workers
+    rss = {"server": 0.0, "servers": 0.0, "workers": 0.0}
     # CPU seconds used during the test, per process (the last reading of each: a browser
     # renderer that exits keeps its last one), to tell the server's share from the browser's
     cpu: dict[str, dict[int, float]] = {"server": {}, "workers": {}, "browser": {},
                                         "clients": {}}
-    start = {"server": cpu_seconds(server_pid), "clients": cpu_seconds(os.getpid()),
-             "workers": sum(cpu_seconds(c) for c in children(server_pid))}
+
+    def workers() -> list[int]:
+        return [c for pid in server_pids for c in children(pid)]
+
+    start = {"server": sum(cpu_seconds(pid) for pid in server_pids),
+             "clients": cpu_seconds(os.getpid()),
+             "workers": sum(cpu_seconds(c) for c in workers())}
     stop = asyncio.Event()
 
     async def sample_memory():
         while not stop.is_set():
-            rss["server"] = max(rss["server"], rss_mb(server_pid))
-            rss["workers"] = max(rss["workers"], sum(rss_mb(c) for c in children(server_pid)))
-            cpu["server"][server_pid] = cpu_seconds(server_pid)
+            each = [rss_mb(pid) for pid in server_pids]
+            rss["server"] = max(rss["server"], *each)
+            rss["servers"] = max(rss["servers"], sum(each))
+            rss["workers"] = max(rss["workers"], sum(rss_mb(c) for c in workers()))
+            for pid in server_pids:
+                cpu["server"][pid] = cpu_seconds(pid)
             cpu["clients"][os.getpid()] = cpu_seconds(os.getpid())  # this process
-            for c in children(server_pid):
+            for c in workers():
                 cpu["workers"][c] = cpu_seconds(c)
             for b in browser_pids():
                 cpu["browser"][b] = cpu_seconds(b)
@@ -239,6 +265,7 @@ async def run(args, base, server_pid, cache):
         tasks = []
         for i in range(args.sessions):
             path = pages[i % len(pages)]
+            base = bases[i % len(bases)]  # sticky: a session stays on its server
             kw = dict(seconds=args.minutes * 60, trainer=(i % 3 == 0), stats=stats,
                       rng=random.Random(rng.random()))
             tasks.append(asyncio.create_task(
@@ -266,44 +293,75 @@ def report(name: str, group: dict) -> None:
               f"p95 {pct(v, 0.95):6.0f} ms")
 
 
+def start_servers(n: int, cache: str, limits: str | None) -> list[tuple]:
+    """n server processes on one cache (each its own port, log and workers), started
+    together; returns (process, base URL, log file) for each once all answer."""
+    env = dict(os.environ, LATENT_LAB_BENCH="1", LATENT_LAB_CACHE=cache)
+    if limits:
+        env["LATENT_LAB_LIMITS"] = limits
+    servers = []
+    for i in range(n):
+        with socket.socket() as sk:
+            sk.bind(("127.0.0.1", 0))
+            port = sk.getsockname()[1]
+        log = open(Path(cache) / f"load-test-server{'-' + str(i + 1) if n > 1 else ''}.log", "w")
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run",
+                                 str(ROOT / "dashboard" / "app.py"), "--server.port", str(port),
+                                 "--server.headless", "true"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        servers.append((proc, f"http://127.0.0.1:{port}", log))
+    for _, base, _ in servers:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{base}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+    return servers
+
+
+def split_limits(path: str | None, servers: int) -> str | None:
+    """With several servers, a copy of the limits file whose `workers` is divided among them
+    (the README's rule: processes x workers at about the number of cores)."""
+    if servers == 1 or not path:
+        return path
+    text = Path(path).read_text()
+    workers = int(re.search(r"^workers\s*=\s*(\d+)", text, re.M).group(1))
+    each = max(1, workers // servers)
+    out = Path(tempfile.mkdtemp(prefix="ll-limits-")) / "limits.toml"
+    out.write_text(re.sub(r"^workers\s*=.*$", f"workers = {each}", text, flags=re.M))
+    print(f"{servers} servers: workers = {each} each (from {workers} in {path})")
+    return str(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, default=30)
     ap.add_argument("--minutes", type=float, default=2.0)
     ap.add_argument("--cache", help="run cache (prewarmed: python -m models prewarm)")
     ap.add_argument("--limits", help="LATENT_LAB_LIMITS file for the server")
-    ap.add_argument("--browsers", type=int, default=3,
+    ap.add_argument("--browsers", type=int, default=1,
                     help="how many of the sessions run in headless Chromium (the rest speak "
                          "Streamlit's protocol: benchmarks/st_client.py); --browsers 30 puts "
                          "every visitor's browser on this machine")
+    ap.add_argument("--servers", type=int, default=2,
+                    help="server processes on the one cache, sessions shared among them "
+                         "(sticky), as in the README's several-process deployment: one per "
+                         "core (--servers 1 for a single process)")
     args = ap.parse_args()
     cache = args.cache or tempfile.mkdtemp(prefix="ll-load-")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, LATENT_LAB_BENCH="1", LATENT_LAB_CACHE=cache)
-    if args.limits:
-        env["LATENT_LAB_LIMITS"] = args.limits
-    log = open(Path(cache) / "load-test-server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run",
-                             str(ROOT / "dashboard" / "app.py"), "--server.port", str(port),
-                             "--server.headless", "true"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    servers = start_servers(args.servers, cache, split_limits(args.limits, args.servers))
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
         log_file = Path(cache) / "log" / "trainings.jsonl"
         before = len(log_file.read_text().splitlines()) if log_file.exists() else 0
         t0 = time.time()
-        stats, rss = asyncio.run(run(args, f"http://127.0.0.1:{port}", proc.pid, cache))
+        stats, rss = asyncio.run(run(args, [b for _, b, _ in servers],
+                                     [p.pid for p, _, _ in servers]))
         lines = log_file.read_text().splitlines()[before:] if log_file.exists() else []
         keys = collections.Counter(json.loads(x)["key"] for x in lines)
         print(f"{args.sessions} sessions x {args.minutes:g} min over "
-              f"{len(existing_pages())} pages ({time.time() - t0:.0f} s wall): "
+              f"{len(existing_pages())} pages and {args.servers} server process"
+              f"{'es' * (args.servers > 1)} ({time.time() - t0:.0f} s wall): "
               f"{stats['kinds']['protocol']} over the protocol, {stats['kinds']['browser']} in "
               f"Chromium")
         report("protocol sessions (the server's round trip: action -> last delta)",
@@ -315,8 +373,10 @@ def main() -> None:
         print(f"Train clicks: {stats['train_clicks']}; trainings started: {sum(keys.values())} "
               f"for {len(keys)} distinct configs; trained more than once: "
               f"{sum(1 for v in keys.values() if v > 1)} (target 0)")
-        print(f"peak RSS: server {rss['server']:.0f} MB (target <= 1500 MB), "
-              f"workers together {rss['workers']:.0f} MB")
+        print(f"peak RSS: server {rss['server']:.0f} MB (target <= 1500 MB)"
+              + (f", all {args.servers} servers together {rss['servers']:.0f} MB"
+                 if args.servers > 1 else "")
+              + f", workers together {rss['workers']:.0f} MB")
         c, wall = stats["cpu"], time.time() - t0
         moves = sum(len(g["latency"]) + g["timeouts"] for g in (stats["browser"],
                                                                  stats["protocol"]))
@@ -327,8 +387,11 @@ def main() -> None:
                  f"loads and live views included)" if moves else "")
               + f"; live-view polls {stats['auto_reruns']}")
     finally:
-        proc.terminate()
-        log.close()
+        for proc, _, log in servers:
+            proc.terminate()
+        for proc, _, log in servers:
+            proc.wait(timeout=30)
+            log.close()
 
 
 if __name__ == "__main__":

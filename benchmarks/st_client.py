@@ -202,20 +202,23 @@ class ProtocolSession:
         s: Slider = el.proto
         old = self.widget_states.get(s.id)
         st = WidgetState(id=s.id)
+        drawn = list(s.value) if s.set_value and len(s.value) else list(s.default)
+        if not drawn:
+            return None
         if s.type == Slider.Type.SELECT_SLIDER:
             options = list(s.options)
             if old is not None and old.string_array_value.data \
                     and old.string_array_value.data[0] in options:
                 i = options.index(old.string_array_value.data[0])
             else:  # the value the server drew it with
-                i = int((s.value if s.set_value else s.default)[0])
+                i = int(drawn[0])
             j = i + direction
             if not 0 <= j < len(options):
                 return None
             st.string_array_value.data.append(options[j])
         else:
             cur = old.double_array_value.data[0] if old is not None and \
-                old.double_array_value.data else (s.value if s.set_value else s.default)[0]
+                old.double_array_value.data else drawn[0]
             new = cur + direction * s.step
             if not s.min - 1e-9 <= new <= s.max + 1e-9:
                 return None
