@@ -86,6 +86,7 @@ class ProtocolSession:
     async def close(self) -> None:
         for t in self._timers.values():
             t.cancel()
+        self._timers.clear()
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:
@@ -122,23 +123,26 @@ class ProtocolSession:
         elif kind == "script_finished":
             self._finished.put_nowait(msg.script_finished)
         elif kind == "auto_rerun":
+            # a timer is stopped by replacing its entry, never cancelled: one cancelled while
+            # its rerun is on the way would leave that rerun's finish to the next request
             fid = msg.auto_rerun.fragment_id
-            old = self._timers.pop(fid, None)
-            if old and old is not asyncio.current_task():
-                old.cancel()
-            self._timers[fid] = asyncio.create_task(self._auto(msg.auto_rerun.interval, fid))
+            task = asyncio.create_task(self._auto(msg.auto_rerun.interval, fid))
+            self._timers[fid] = task
             self._timer_runs[fid] = self.runs
         elif kind == "stop_auto_rerun":
-            ids = list(msg.stop_auto_rerun.fragment_ids) or list(self._timers)
-            for fid in ids:
-                self._timer_runs.pop(fid, None)
-                t = self._timers.pop(fid, None)
-                if t:
-                    t.cancel()
+            for fid in list(msg.stop_auto_rerun.fragment_ids) or list(self._timers):
+                self._stop_timer(fid)
+
+    def _stop_timer(self, fid: str) -> None:
+        self._timers.pop(fid, None)
+        self._timer_runs.pop(fid, None)
 
     async def _auto(self, interval: float, fragment_id: str) -> None:
+        me = asyncio.current_task()
         while True:
             await asyncio.sleep(interval)
+            if self._timers.get(fragment_id) is not me:
+                return
             try:
                 await self._request(ClientStateArgs(page_name=self.page, fragment_id=fragment_id,
                                                     auto=True))
@@ -178,8 +182,7 @@ class ProtocolSession:
             if not args.fragment_id:  # a full run: the fragments it did not draw are gone
                 for fid, started in list(self._timer_runs.items()):
                     if started < run:
-                        self._timers.pop(fid).cancel()
-                        del self._timer_runs[fid]
+                        self._stop_timer(fid)
             return Result(1000 * (time.perf_counter() - t0), fin,
                           self.exceptions[n_exc:])
 
