@@ -6,9 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 
 from benchmarks.st_client import ProtocolSession
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+
+def _run(coro) -> None:
+    """Run a coroutine on its own event loop in a thread: the browser tests' sync Playwright
+    keeps an event loop running in the main thread, where asyncio.run refuses to start."""
+    errors: list[BaseException] = []
+
+    def target():
+        try:
+            asyncio.run(coro)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test's thread
+            errors.append(e)
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
 
 
 def _chart_data(s: ProtocolSession) -> list[bytes]:
@@ -37,7 +56,7 @@ def test_a_slider_move_reruns_its_fragment_and_changes_the_chart(server):
         finally:
             await s.close()
 
-    asyncio.run(go())
+    _run(go())
 
 
 def test_a_page_by_its_url_path_and_a_full_rerun_from_a_config_slider(server):
@@ -56,4 +75,4 @@ def test_a_page_by_its_url_path_and_a_full_rerun_from_a_config_slider(server):
         finally:
             await s.close()
 
-    asyncio.run(go())
+    _run(go())
