@@ -29,6 +29,7 @@ from streamlit.proto.Slider_pb2 import Slider
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 EARLY = ForwardMsg.FINISHED_EARLY_FOR_RERUN
+AUTO_TIMEOUT = 10.0  # seconds a live view's timed rerun may take before its timer stops
 
 
 @dataclass
@@ -68,6 +69,7 @@ class ProtocolSession:
         self._reader = None
         self._finished: asyncio.Queue = asyncio.Queue()
         self._lock = asyncio.Lock()
+        self._pending = False  # a request of ours waits for its script_finished
         self._timers: dict[str, asyncio.Task] = {}
         self._timer_runs: dict[str, int] = {}  # the run that (re)started each timer
         self.auto_reruns = 0
@@ -120,8 +122,13 @@ class ProtocolSession:
                     self.exceptions.append(f"{e.type}: {e.message}"[:300])
             elif delta.WhichOneof("type") == "add_block":
                 self.elements[path] = Element("block", None, delta.fragment_id, self.runs)
+        elif kind == "new_session" and not self._pending:
+            self.runs += 1  # a run the server started itself (st.rerun after a run ended)
         elif kind == "script_finished":
-            self._finished.put_nowait(msg.script_finished)
+            if self._pending:
+                self._finished.put_nowait(msg.script_finished)
+            elif msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+                self._full_run_done(self.runs)  # as the browser does after such a run
         elif kind == "auto_rerun":
             # a timer is stopped by replacing its entry, never cancelled: one cancelled while
             # its rerun is on the way would leave that rerun's finish to the next request
@@ -144,8 +151,10 @@ class ProtocolSession:
             if self._timers.get(fragment_id) is not me:
                 return
             try:
+                # the server drops a rerun of a fragment it no longer has without an answer
+                # (Streamlit issue 9080's race); the browser does not wait on these either
                 await self._request(ClientStateArgs(page_name=self.page, fragment_id=fragment_id,
-                                                    auto=True))
+                                                    auto=True), timeout=AUTO_TIMEOUT)
                 self.auto_reruns += 1
             except (asyncio.TimeoutError, ConnectionError):
                 return
@@ -156,7 +165,7 @@ class ProtocolSession:
         async with self._lock:
             if self.closed_reason:
                 raise ConnectionError(self.closed_reason)
-            while not self._finished.empty():  # a stray finish (a run the server started)
+            while not self._finished.empty():  # a stray finish
                 self._finished.get_nowait()
             back = BackMsg()
             cs = back.rerun_script
@@ -171,20 +180,31 @@ class ProtocolSession:
             self.runs += 1
             run = self.runs
             n_exc = len(self.exceptions)
-            await self._ws.send(back.SerializeToString())
-            while True:
-                fin = await asyncio.wait_for(self._finished.get(), timeout)
-                if fin is None:
-                    raise ConnectionError(self.closed_reason or "connection closed")
-                if fin != EARLY:
-                    break
-            self._drop_stale(run, args.fragment_id)
-            if not args.fragment_id:  # a full run: the fragments it did not draw are gone
-                for fid, started in list(self._timer_runs.items()):
-                    if started < run:
-                        self._stop_timer(fid)
+            self._pending = True
+            try:
+                await self._ws.send(back.SerializeToString())
+                while True:
+                    fin = await asyncio.wait_for(self._finished.get(), timeout)
+                    if fin is None:
+                        raise ConnectionError(self.closed_reason or "connection closed")
+                    if fin != EARLY:
+                        break
+            finally:
+                self._pending = False
+            if args.fragment_id and fin != ForwardMsg.FINISHED_SUCCESSFULLY:
+                self._drop_stale(run, args.fragment_id)
+            else:  # a full run, asked for or started by the fragment (st.rerun)
+                self._full_run_done(run)
             return Result(1000 * (time.perf_counter() - t0), fin,
                           self.exceptions[n_exc:])
+
+    def _full_run_done(self, run: int) -> None:
+        """After a full run: what it did not draw again is gone, its fragments included
+        (a rerun asked of a fragment the server no longer has is dropped without an answer)."""
+        self._drop_stale(run, "")
+        for fid, started in list(self._timer_runs.items()):
+            if started < run:
+                self._stop_timer(fid)
 
     def _drop_stale(self, run: int, fragment_id: str) -> None:
         """Forget elements the finished run did not draw again (as the browser clears them)."""
