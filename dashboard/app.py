@@ -32,9 +32,9 @@ with st.sidebar:
                              help="Larger type and charts for a projector; long explanations "
                                   "fold away. Also in the link."))
     panels.lecture_sidebar()
-if state.presenter():
-    st.html("<style>html{font-size:21px} [data-testid=stMainBlockContainer]"
-            "{max-width:100%;padding-top:2.2rem}</style>")
+st.html(f"<style>{panels.METRIC_CSS}" + (
+    "html{font-size:21px} [data-testid=stMainBlockContainer]{max-width:100%;padding-top:2.2rem}"
+    if state.presenter() else "") + "</style>")
 
 notice_slot = st.container()
 current.run()

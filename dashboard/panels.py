@@ -5,6 +5,7 @@ concept cards. Streamlit glue only; the work happens in ``models``.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -391,11 +392,33 @@ def card(page, title: str, text: str) -> None:
         st.page_link(page, label="Open", icon=":material/arrow_forward:")
 
 
+# The look of a metric row (panels.metric_row), in rem so that presenter mode's larger root
+# font scales it; the app's frame adds it to every page (app.py).
+METRIC_CSS = (
+    ".ll-metrics{display:flex;flex-wrap:wrap;gap:.5rem 1rem;margin:.25rem 0 .75rem}"
+    ".ll-metric{flex:1 1 0;min-width:7.5rem}"
+    ".ll-metric-label{font-size:.875rem;opacity:.8;line-height:1.3}"
+    ".ll-metric[title] .ll-metric-label::after{content:'?';display:inline-block;"
+    "margin-left:.35em;width:1.15em;height:1.15em;border:1px solid currentColor;"
+    "border-radius:50%;font-size:.8em;line-height:1.05em;text-align:center;opacity:.7;"
+    "cursor:help}"
+    ".ll-metric-value{font-size:2.25rem;line-height:1.25;overflow-wrap:anywhere}")
+
+
 def metric_row(items: list[tuple[str, Any, str | None]]) -> None:
-    """A row of st.metric: (label, value, help)."""
-    cols = st.columns(len(items))
-    for col, (label, value, help_) in zip(cols, items):
-        col.metric(label, value, help=help_)
+    """A row of metrics, (label, value, help) each, as one HTML element: a label above a large
+    value, the help as the tooltip of the whole metric (a "?" after the label shows there is
+    one). What st.metric in columns shows, at a fraction of the cost: each st.metric with its
+    column is two elements and a block that the browser rebuilds on every rerun of its
+    fragment (the latent variable models page with its seven metrics this way took ~16 %
+    less time per x₀ step in the browser than with st.metric, measured side by side)."""
+    cells = []
+    for label, value, help_ in items:
+        tip = f" title='{html.escape(help_, quote=True)}'" if help_ else ""
+        cells.append(f"<div class='ll-metric'{tip}>"
+                     f"<div class='ll-metric-label'>{html.escape(label)}</div>"
+                     f"<div class='ll-metric-value'>{html.escape(str(value))}</div></div>")
+    st.html(f"<div class='ll-metrics'>{''.join(cells)}</div>")
 
 
 __all__ = ["manager", "run_panel", "RunView", "lookup", "submit", "header", "explain", "card",

@@ -779,9 +779,9 @@ def inversion_section(result, target: str, index: int, weight: float) -> None:
     with c2:
         items = [("Squared error", f"{r['error']:.1f}",
                   f"From {r['start']:.1f} at the best start. Summed over 784 pixels in [0, 1]."),
-                 ("‖z\\*‖", f"{r['z_norm']:.2f}",
+                 ("‖z*‖", f"{r['z_norm']:.2f}",
                   f"Noise from p(z) has norms near {chi_mean(d):.2f} in {d} dimensions."),
-                 ("log p(z\\*)", f"{r['log_prior']:.1f}",
+                 ("log p(z*)", f"{r['log_prior']:.1f}",
                   f"Typical for z ~ p(z): {typical_logp:.1f}.")]
         panels.metric_row(items[:2])
         panels.metric_row(items[2:])

@@ -825,10 +825,11 @@ def show_factors(result: RunResult) -> None:
                  f"({mi['normalised'][best[k], k]:.2f}), gap to the next "
                  f"{mi['gap'][k]:.2f}" for k, n in enumerate(names)]
         st.markdown("\n".join(lines))
-        st.metric("Mutual information gap (MIG)", f"{mi['mig']:.2f}",
-                  help="The mean over factors of the gap between the best and second-best "
-                       "dimension, each as a fraction of the factor's entropy (Chen et al. "
-                       "2018). 1: each factor has one dimension of its own; 0: none does.")
+        panels.metric_row([(
+            "Mutual information gap (MIG)", f"{mi['mig']:.2f}",
+            "The mean over factors of the gap between the best and second-best dimension, "
+            "each as a fraction of the factor's entropy (Chen et al. 2018). 1: each factor has "
+            "one dimension of its own; 0: none does.")])
 
 
 def show_comparison(data: str, latent: int) -> None:

@@ -491,7 +491,8 @@ def neighbours(data: datasets.DataSet, picked: Picked, models: dict[str, object]
     for col, (title, idx) in zip(cols, rows):
         with col:
             st.markdown(f"**{title}**")
-            st.image(cached_png(f"nb-{title}-{picked.ident}-{data.name}",
+            # named by the images it shows: a model's neighbours change with the model
+            st.image(cached_png(f"nb-{data.name}-{','.join(map(str, idx.tolist()))}",
                                 data.x_train[idx].numpy(), 3, 4), width="content",
                      output_format="PNG")
             if picked.label is not None:

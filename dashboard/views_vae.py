@@ -705,8 +705,8 @@ def posterior_samples_view(config: VAEConfig, result, index: int, label: str) ->
         c1, c2, c3 = st.columns([1, 2, 1.3])
         with c1:
             st.markdown(f"**Input {label}**")
-            st.image(png(f"in-{config.dataset}-{index}", np.concatenate([dec["x"],
-                                                                         dec["mean"]]), 1),
+            st.image(png(f"in-{result.key}-{index}", np.concatenate([dec["x"], dec["mean"]]),
+                         1),
                      output_format="PNG")
             st.caption("Top: x. Bottom: E[x|z] at the mean of q(z|x).")
         with c2:

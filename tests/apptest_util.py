@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -96,5 +99,26 @@ def button(at: AppTest, label: str):
     return found[0] if found else None
 
 
+@dataclass(frozen=True)
+class Metric:
+    """One metric of a panels.metric_row, as the page shows it."""
+
+    label: str
+    value: str
+    help: str | None
+
+
+METRIC = re.compile(r"<div class='ll-metric'(?: title='([^']*)')?><div class='ll-metric-label'>"
+                    r"(.*?)</div><div class='ll-metric-value'>(.*?)</div></div>", re.S)
+
+
+def metric_list(at: AppTest) -> list[Metric]:
+    """Every metric on the page, in order (panels.metric_row draws each row as one HTML
+    element)."""
+    return [Metric(html.unescape(label), html.unescape(value),
+                   html.unescape(tip) if tip else None)
+            for el in at.get("html") for tip, label, value in METRIC.findall(el.proto.body)]
+
+
 def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    return {m.label: m.value for m in metric_list(at)}

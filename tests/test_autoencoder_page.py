@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from apptest_util import buttons, errors, from_cache, open_page, widget
+from apptest_util import buttons, errors, from_cache, metric_list, open_page, widget
 from apptest_util import run_until as _poll
 from models import datasets
 from models.metrics import fit_pca
@@ -139,7 +139,7 @@ def test_defaults_open_trained_and_other_settings_offer_training():
     assert not errors(at), errors(at)
     assert at.title[0].value == "Autoencoder"
     assert not _button(at, "Train") and from_cache(at) >= 1
-    assert any(m.label.startswith("Autoencoder, held-out") for m in at.metric)
+    assert any(m.label.startswith("Autoencoder, held-out") for m in metric_list(at))
     at = open_page(PAGE, {"seed": "7"})  # not trained yet
     assert not errors(at), errors(at)
     assert _button(at, "Train") and not from_cache(at)
@@ -152,8 +152,8 @@ def test_train_a_tiny_model_through_the_ui_then_the_sweep():
     at = open_page(PAGE, TINY_POINTS)
     _button(at, "Train")[0].click().run()
     assert _poll(at, lambda a: any(m.label.startswith("Autoencoder, held-out") for m in
-                                   a.metric))
-    labels = [m.label for m in at.metric]
+                                   metric_list(a)))
+    labels = [m.label for m in metric_list(at)]
     assert "PCA with k = 1" in labels
     subheaders = [s.value for s in at.subheader]
     for section in ("Originals and reconstructions", "The data in the latent space",
@@ -176,7 +176,7 @@ def test_an_image_model_shows_strips_projection_and_replay():
     at = open_page(PAGE, {"latent": "3", "epochs": "1", "hidden": "32"})
     _button(at, "Train")[0].click().run()
     assert _poll(at, lambda a: any(m.label.startswith("Autoencoder, held-out") for m in
-                                   a.metric))
+                                   metric_list(a)))
     images_before = len(at.get("image"))
     assert images_before >= 6  # originals, autoencoder, PCA; the random decodes
     assert widget(at, "proj").value == "pca"  # k = 3: the codes need a projection
@@ -195,7 +195,7 @@ def test_sprites_can_be_coloured_by_a_true_factor():
     at = open_page(PAGE, {"data": "sprites", "latent": "2", "epochs": "1", "hidden": "32"})
     _button(at, "Train")[0].click().run()
     assert _poll(at, lambda a: any(m.label.startswith("Autoencoder, held-out") for m in
-                                   a.metric))
+                                   metric_list(a)))
     colour = widget(at, "colour")
     assert set(colour.options) >= {"shape", "scale", "rotation", "x position", "y position"}
     colour.set_value("rotation").run()

@@ -196,3 +196,18 @@ def test_one_and_three_dimensional_latents_on_digits():
     e = latent.grid_edges(lo, hi, views_vae.GRID_CELLS)
     holes = latent.hole_mass(pm.cell_mass(e), qm.cell_mass(e))
     assert shown["Prior mass in holes"] == f"{100 * holes:.1f} %"
+
+
+
+def test_the_decoding_beside_the_input_is_the_current_models():
+    """"What the uncertainty means" shows the input above E[x|z] at the mean of its q(z|x):
+    another model (here 20 latent dimensions instead of 2; both ship pretrained) decodes it
+    differently, so the picture must change with the model, not only with the input (it was
+    cached on the data set and input alone, and showed the first model's decoding)."""
+    pictures = []
+    for query in ({}, {"latent": "20"}):
+        at = open_page(PAGE, query)
+        assert not errors(at), errors(at)
+        assert any(m.value.startswith("**Input #0") for m in at.markdown)
+        pictures.append(at.get("image")[0].proto.imgs[0].url)  # media URLs name the content
+    assert pictures[0] != pictures[1]

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from apptest_util import errors, from_cache, open_page, widget
+from apptest_util import errors, from_cache, metric_list, open_page, widget
 from dashboard import views_latent_space as v
 
 PAGE = "app_pages/latent_space.py"
@@ -19,7 +19,7 @@ def _texts(at) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
     parts += [i.value for i in at.info] + [e.value for e in at.error]
     parts += [s.value for s in at.success]
-    parts += [m.label for m in at.metric]
+    parts += [m.label for m in metric_list(at)]
     parts += [i.caption for el in at.get("image") for i in el.proto.imgs]  # image captions
     return "\n".join(parts)
 

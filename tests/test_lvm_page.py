@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 import torch
 
-from apptest_util import errors, open_page, other_value, seen_params, widget
+from apptest_util import errors, metric_list, open_page, other_value, seen_params, widget
 from dashboard import state
 from dashboard import views_lvm as views
 from dashboard.nav import DASHBOARD
@@ -31,7 +31,7 @@ def page(query: dict | None = None):
 
 
 def metrics(at) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    return {m.label: m.value for m in metric_list(at)}
 
 
 def number(at, label_start: str) -> float:
@@ -235,7 +235,7 @@ def test_samples_are_drawn_on_the_joint_on_request():
 def test_a_bad_setting_shows_a_message_not_an_exception():
     at = page({"w1": "0", "w2": "0"})
     assert any("Mixture weights" in w.value for w in at.warning)
-    assert not at.metric and not vega(at)
+    assert not metric_list(at) and not vega(at)
 
 
 def test_a_far_observation_is_flagged():
@@ -278,7 +278,7 @@ def test_a_far_observation_prints_densities_from_their_logs():
     lik, prior, ev, post = (printed_log(at, f) for f in FACTORS)
     assert post == pytest.approx(lik + prior - ev, abs=1.5)
     # and the densities themselves, in the tooltips, from the logs: p(x₀) ~ 10^-19696
-    (evidence,) = [x for x in at.metric if x.label == "− log p(x₀), evidence"]
+    (evidence,) = [x for x in metric_list(at) if x.label == "− log p(x₀), evidence"]
     assert "p(x₀) = " in evidence.help and "× 10⁻¹⁹⁶" in evidence.help
 
 
@@ -288,7 +288,7 @@ def test_small_densities_print_as_logs_with_the_density_in_the_help():
     at = page({"prior": "Gaussian", "x0": "3", "z0": "-2", "sigma": "0.5"})
     m = metrics(at)
     assert "log p(x₀|z₀), likelihood" in m, m
-    (lik,) = [x for x in at.metric if x.label == "log p(x₀|z₀), likelihood"]
+    (lik,) = [x for x in metric_list(at) if x.label == "log p(x₀|z₀), likelihood"]
     assert "p(x₀|z₀) = " in lik.help and "× 10⁻" in lik.help
     assert any("too small to print plainly" in c.value for c in at.caption)
     assert_numbers_match(at, page_config(prior="gaussian"), 3.0, (-2.0,))

@@ -28,7 +28,7 @@ def test_autoencoder_trains_through_the_ui_and_replays(server, page):
     page.goto(f"{server}/autoencoder?data=moons&latent=1&epochs=3&hidden=32")
     wait_idle(page)
     page.get_by_role("button", name="Train", exact=True).click()
-    _wait_for(page, "[data-testid=stMetric]:has-text('Autoencoder, held-out error')")
+    _wait_for(page, ".ll-metric:has-text('Autoencoder, held-out error')")
     _no_exception(page)
     assert page.get_by_text("Reconstruction error while training").count() == 1
     screenshot(page, "ae-moons-trained")

@@ -174,10 +174,10 @@ def test_default_ring8_covers_all_modes_then_replays(base, page):
     wait_idle(page)
     _no_exception(page)
     assert _shown_step(page) == 5000
-    metrics = page.locator("[data-testid=stMetric]")
-    modes = metrics.filter(has_text="Modes covered").locator("[data-testid=stMetricValue]")
+    metrics = page.locator(".ll-metric")
+    modes = metrics.filter(has_text="Modes covered").locator(".ll-metric-value")
     assert modes.inner_text() == "8 of 8"  # the models-core target for the default config
-    hq = metrics.filter(has_text="High-quality samples").locator("[data-testid=stMetricValue]")
+    hq = metrics.filter(has_text="High-quality samples").locator(".ll-metric-value")
     assert float(hq.inner_text().rstrip(" %")) >= 90.0
     _tall_screenshot(page, "gan-ring8-trained")
 
@@ -238,7 +238,7 @@ def test_digits_gan_samples_interpolation_and_inversion(base, page):
     wait_idle(page)
     _no_exception(page)
     assert page.get_by_text("Digit #230: a 4.").count() == 1
-    metrics = page.locator("[data-testid=stMetric]")
+    metrics = page.locator(".ll-metric")
     error = metrics.filter(has_text="Squared error").inner_text()
     assert re.search(r"\d+\.\d", error)
     # the position slider moves the enlarged frame along the path

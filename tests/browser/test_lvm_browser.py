@@ -10,9 +10,9 @@ URL = "latent-variable-models"
 
 
 def metric(pg, label: str) -> str:
-    box = pg.locator("[data-testid=stMetric]").filter(
-        has=pg.locator("[data-testid=stMetricLabel]", has_text=label))
-    return box.first.locator("[data-testid=stMetricValue]").inner_text()
+    box = pg.locator(".ll-metric").filter(
+        has=pg.locator(".ll-metric-label", has_text=label))
+    return box.first.locator(".ll-metric-value").inner_text()
 
 
 def changed(pg, before: tuple[str, str], timeout: float = 30.0) -> tuple[str, str]:

@@ -39,7 +39,7 @@ def test_train_a_small_vae_then_move_beta(server, page):
     wait_idle(page)
     _train(page)
     # metrics, the two training charts, reconstructions and samples over the data, KL bars
-    assert page.locator("[data-testid=stMetric]").count() >= 4
+    assert page.locator(".ll-metric").count() >= 4
     assert page.locator("[data-testid=stVegaLiteChart]").count() >= 6
     assert page.get_by_text("−log p(x), IWAE K=64 (nats)").count() == 1
     _tall_screenshot(page, "vae-trained-moons")
