@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 import torch
 
-from apptest_util import errors, metric_list, open_page, other_value, seen_params, widget
+from apptest_util import errors, metric_list, metrics, open_page, other_value, seen_params, widget
 from dashboard import state
 from dashboard import views_lvm as views
 from dashboard.nav import DASHBOARD
@@ -28,10 +28,6 @@ def page(query: dict | None = None):
     at = open_page(PAGE, query)
     assert not errors(at), errors(at)
     return at
-
-
-def metrics(at) -> dict[str, str]:
-    return {m.label: m.value for m in metric_list(at)}
 
 
 def number(at, label_start: str) -> float:
