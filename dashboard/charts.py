@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import html
 import io
 import os
 import threading
@@ -345,11 +346,17 @@ def png_bytes(img: Image.Image, compress_level: int = 6) -> bytes:
 
 def legend_bar(lo: float, hi: float, label: str, cmap: np.ndarray = VIRIDIS) -> None:
     """A one-line colour legend for a PNG field."""
+    st.html(legend_html(lo, hi, label, cmap))
+
+
+def legend_html(lo: float, hi: float, label: str, cmap: np.ndarray = VIRIDIS) -> str:
+    """legend_bar's HTML, to place in a larger HTML element (one element for a figure and
+    its legend, not two)."""
     stops = ", ".join(f"rgb({int(c[0])},{int(c[1])},{int(c[2])})" for c in cmap)
-    st.html(f"<div style='display:flex;align-items:center;gap:8px;font-size:{0.85 * scale()}rem'>"
+    return (f"<div style='display:flex;align-items:center;gap:8px;font-size:{0.85 * scale()}rem'>"
             f"<span>{lo:.3g}</span><div style='flex:1;height:10px;border-radius:3px;"
             f"background:linear-gradient(to right,{stops})'></div><span>{hi:.3g}</span>"
-            f"<span style='opacity:.7'>{label}</span></div>")
+            f"<span style='opacity:.7'>{html.escape(label)}</span></div>")
 
 
 def vega_config(s: float | None = None) -> dict:

@@ -364,7 +364,9 @@ def _finished(h: RunHandle, result: RunResult, curves, x, y_title, timeline_key,
                   help="Scrub through the snapshots saved while this run trained.")
         i = state.widget(p)
         snapshot = snaps[i]
-        st.caption(f"Showing the model at step {steps[i]:,} of {steps[-1]:,}.")
+        # html, not a caption: the replay fragment redraws it on every step of the timeline
+        st.html(text_html(f"Showing the model at step {steps[i]:,} of {steps[-1]:,}.",
+                          note=True))
     return RunView(h, result=result, snapshot=snapshot, history=result.history)
 
 
@@ -392,8 +394,9 @@ def card(page, title: str, text: str) -> None:
         st.page_link(page, label="Open", icon=":material/arrow_forward:")
 
 
-# The look of a metric row (panels.metric_row), in rem so that presenter mode's larger root
-# font scales it; the app's frame adds it to every page (app.py).
+# The look of a metric row (metric_row) and of text_html's paragraphs (st.markdown's and
+# st.caption's sizes and colours), in rem so that presenter mode's larger root font scales
+# it; the app's frame adds it to every page (app.py).
 METRIC_CSS = (
     ".ll-metrics{display:flex;flex-wrap:wrap;gap:.5rem 1rem;margin:.25rem 0 .75rem}"
     ".ll-metric{flex:1 1 0;min-width:7.5rem}"
@@ -402,7 +405,9 @@ METRIC_CSS = (
     "margin-left:.35em;width:1.15em;height:1.15em;border:1px solid currentColor;"
     "border-radius:50%;font-size:.8em;line-height:1.05em;text-align:center;opacity:.7;"
     "cursor:help}"
-    ".ll-metric-value{font-size:2.25rem;line-height:1.25;overflow-wrap:anywhere}")
+    ".ll-metric-value{font-size:2.25rem;line-height:1.25;overflow-wrap:anywhere}"
+    ".ll-text{margin:0 0 1rem;line-height:1.6}.ll-text:last-child{margin-bottom:0}"
+    ".ll-note{margin:0 0 .5rem;font-size:.875rem;line-height:1.5;color:rgba(27,31,36,.6)}")
 
 
 def metric_row(items: list[tuple[str, Any, str | None]]) -> None:
@@ -412,17 +417,31 @@ def metric_row(items: list[tuple[str, Any, str | None]]) -> None:
     column is two elements and a block that the browser rebuilds on every rerun of its
     fragment (the latent variable models page with its seven metrics: x₀ step p50 163 ->
     150 ms in the browser, measured side by side against st.metric)."""
+    st.html(metric_html(items))
+
+
+def metric_html(items: list[tuple[str, Any, str | None]]) -> str:
+    """metric_row's HTML, to place in a larger HTML element."""
     cells = []
     for label, value, help_ in items:
         tip = f" title='{html.escape(help_, quote=True)}'" if help_ else ""
         cells.append(f"<div class='ll-metric'{tip}>"
                      f"<div class='ll-metric-label'>{html.escape(label)}</div>"
                      f"<div class='ll-metric-value'>{html.escape(str(value))}</div></div>")
-    st.html(f"<div class='ll-metrics'>{''.join(cells)}</div>")
+    return f"<div class='ll-metrics'>{''.join(cells)}</div>"
+
+
+def text_html(text: str, note: bool = False) -> str:
+    """A paragraph of plain text (escaped) for an HTML element: body text, or with note=True
+    in the smaller, muted style of st.caption. A fragment that reruns on every slider step
+    sends its changing sentences this way, inside one st.html with the numbers they go with:
+    the browser rebuilds an st.markdown or st.caption element (its markdown parser and some
+    seventy React components) on every rerun, an st.html element at a fraction of that."""
+    return f"<p class='{'ll-note' if note else 'll-text'}'>{html.escape(text)}</p>"
 
 
 __all__ = ["manager", "run_panel", "RunView", "lookup", "submit", "header", "explain", "card",
-           "metric_row", "DONE"]
+           "metric_row", "metric_html", "text_html", "DONE"]
 
 
 # --- lecture mode -----------------------------------------------------------------------------

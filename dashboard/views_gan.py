@@ -114,9 +114,11 @@ def preset_note(name: str, config: GANConfig) -> None:
 
 
 def display_controls() -> tuple[int, bool]:
-    c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-    n = state.widget(N_FAKE, c1)
-    heat = state.widget(SHOW_D, c2)
+    """The lab's display controls in one row: a horizontal container, one block where
+    st.columns sends three (the replay redraws this row on every step of its timeline)."""
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
+    n = state.widget(N_FAKE, row, width="stretch")
+    heat = state.widget(SHOW_D, row, width="content")
     return n, heat
 
 
@@ -381,7 +383,8 @@ def _metric_at(history: list[dict], step: int) -> dict:
     return history[0] if history else {}
 
 
-def lab_metrics(config: GANConfig, m: dict, step: int) -> None:
+def lab_metrics(config: GANConfig, m: dict, step: int) -> str:
+    """The lab's numbers at a step: HTML for panels.metric_html's row."""
     items = [("Step", f"{step:,}", f"Of {config.steps:,} training steps.")]
     if m.get("modes_total"):
         items += [("Modes covered", f"{m['modes_covered']} of {m['modes_total']}",
@@ -394,32 +397,38 @@ def lab_metrics(config: GANConfig, m: dict, step: int) -> None:
         if m.get(k) is not None:
             items.append((label, f"{m[k]:.3f}", "Averaged over the steps since the last "
                                                 "evaluation."))
-    panels.metric_row(items)
+    return panels.metric_html(items)
 
 
 def draw_lab(config: GANConfig, snapshot: dict, history: list[dict], n_fake: int, heat: bool,
-             key: str, sets: dict | None = None) -> None:
-    """The lab at one snapshot: metrics, the two panels, the heat legend and the curves."""
+             key: str, sets: dict | None = None, lead: str | None = None) -> None:
+    """The lab at one snapshot: metrics (after the sentence lead, if given), the two panels,
+    the heat legend and the curves. Text and numbers go out as two html elements (above
+    and below the panels), not a caption, a metric row, a legend and a caption: the replay
+    redraws all of it on every step of its timeline."""
     step = int(snapshot.get("step", 0))
-    lab_metrics(config, _metric_at(history, step), step)
+    st.html((panels.text_html(lead, note=True) if lead else "")
+            + lab_metrics(config, _metric_at(history, step), step))
     bounds = tuple(np.asarray(snapshot["bounds"], dtype=float).ravel().round(6))
     one_d = config.noise_dim == 1
     sets = sets or lab_datasets(config, snapshot, n_fake, heat)
     _show(lab_spec(bounds, heat, one_d, charts.scale()), sets, f"{key}_lab")
+    legend = ""
     if heat:
         lo, hi, label = heat_range(config.loss, np.asarray(snapshot["d_heatmap"]))
-        charts.legend_bar(lo, hi, label, HEAT)
+        legend = charts.legend_html(lo, hi, label, HEAT) + "<div style='height:.5rem'></div>"
     off = outside(np.asarray(snapshot["fake"])[:n_fake], snapshot["bounds"])
     grid_note = ("the noise z runs along a line from −2 to 2" if one_d else
                  "a 15 × 15 grid over z₁ and z₂ from −2 to 2"
                  + (f", the other {config.noise_dim - 2} noise dimensions held at 0"
                     if config.noise_dim > 2 else ""))
-    st.caption(f"Snapshot at step {step:,}. Right: {grid_note}"
-               + (" (±1.7 for uniform noise)" if config.prior.name == "uniform" else "")
-               + ". Where the grid's lines bunch up the generator puts much probability; "
-                 "where they stretch, little."
-               + (f" {off} of {n_fake} generated points fall outside the plotted area."
-                  if off else ""))
+    st.html(legend + panels.text_html(
+        f"Snapshot at step {step:,}. Right: {grid_note}"
+        + (" (±1.7 for uniform noise)" if config.prior.name == "uniform" else "")
+        + ". Where the grid's lines bunch up the generator puts much probability; where they "
+          "stretch, little."
+        + (f" {off} of {n_fake} generated points fall outside the plotted area." if off else ""),
+        note=True))
     hist = history_datasets(history, step)
     if config.dataset in datasets.MIXTURES:
         c1, c2 = st.columns(2)
@@ -489,28 +498,29 @@ def replay(config: GANConfig, result) -> None:
                 st.session_state["t"] = (st.session_state.get("t", n - 1) + 1) % n
                 st.session_state["_gan_replay_last"] = now
         n_fake, heat = display_controls()
-        c = st.columns([1, 1, 1, 2], vertical_alignment="center")
-        c[0].button("Start", icon=":material/skip_previous:", key="gan_start",
-                    on_click=_step_replay, args=(None, n), width="stretch",
-                    help="Back to the untrained model (and pause).")
-        c[1].button("Step back", icon=":material/chevron_left:", key="gan_back",
-                    on_click=_step_replay, args=(-1, n), width="stretch",
-                    help="One snapshot back (and pause).")
-        c[2].button("Step", icon=":material/chevron_right:", key="gan_forward",
-                    on_click=_step_replay, args=(1, n), width="stretch",
-                    help="One snapshot forward (and pause).")
-        c[3].button("Pause the replay" if playing else "Play the replay",
-                    icon=":material/pause:" if playing else ":material/play_arrow:",
-                    key="gan_play", on_click=_play_replay, disabled=n < 2, width="stretch",
-                    help="Step through the saved snapshots automatically, looping at the end.")
+        # one horizontal block: st.columns sent five, rebuilt on every step of the timeline
+        row = st.container(horizontal=True, vertical_alignment="center")
+        row.button("Start", icon=":material/skip_previous:", key="gan_start",
+                   on_click=_step_replay, args=(None, n), width="stretch",
+                   help="Back to the untrained model (and pause).")
+        row.button("Step back", icon=":material/chevron_left:", key="gan_back",
+                   on_click=_step_replay, args=(-1, n), width="stretch",
+                   help="One snapshot back (and pause).")
+        row.button("Step", icon=":material/chevron_right:", key="gan_forward",
+                   on_click=_step_replay, args=(1, n), width="stretch",
+                   help="One snapshot forward (and pause).")
+        row.button("Pause the replay" if playing else "Play the replay",
+                   icon=":material/pause:" if playing else ":material/play_arrow:",
+                   key="gan_play", on_click=_play_replay, disabled=n < 2, width="stretch",
+                   help="Step through the saved snapshots automatically, looping at the end.")
         i = state.widget(timeline) if n > 1 else 0
         i = min(int(i), n - 1)
         snap = snaps[i]
         steps = [s["step"] for s in snaps]
-        st.caption(f"Showing the model at step {steps[i]:,} of {steps[-1]:,}"
-                   + (" — playing" if playing else "") + ".")
         draw_lab(config, snap, result.history, n_fake, heat, "gan_replay",
-                 _replay_sets(result.key, i, n_fake, heat, config, snap))
+                 _replay_sets(result.key, i, n_fake, heat, config, snap),
+                 lead=f"Showing the model at step {steps[i]:,} of {steps[-1]:,}"
+                      + (" — playing" if playing else "") + ".")
         state.bench_mark()
 
     st.fragment(body, run_every=REPLAY_SECONDS if auto else None)()

@@ -790,10 +790,11 @@ def q_text(q: QFit) -> str:
               "same q, and a link shows the same numbers.")
 
 
-def bayes_numbers(config: LVMConfig, view: View) -> None:
-    """The factors of Bayes' rule at (x0, z0) as a row of numbers, computed from their logs.
-    Densities while every factor prints plainly (10⁻⁴ to 10⁶); otherwise (a far x₀: p(x₀) can
-    be 10⁻¹⁹⁶⁹⁶, far below the 10⁻³⁰⁸ a float holds) the row shows the logs themselves, and
+def bayes_numbers(config: LVMConfig, view: View) -> str:
+    """The factors of Bayes' rule at (x0, z0) as a row of numbers, computed from their logs,
+    with the sentences that go with them: HTML for one element (panels.text_html). Densities
+    while every factor prints plainly (10⁻⁴ to 10⁶); otherwise (a far x₀: p(x₀) can be
+    10⁻¹⁹⁶⁹⁶, far below the 10⁻³⁰⁸ a float holds) the row shows the logs themselves, and
     Bayes' rule is a sum. m × 10ᵏ would not fit a metric's column in presenter mode: it is in
     the tooltips."""
     f = at_z0(config, view)
@@ -803,33 +804,38 @@ def bayes_numbers(config: LVMConfig, view: View) -> None:
     in_logs = any(not plain(v) for v in logs if v > -math.inf)
     evidence_help = "A constant: the same for every z. It is what makes the posterior integrate to 1."
     if in_logs:
-        st.markdown(f"At x₀ = {view.x0:g} and z₀ = {z0}, in logarithms the factors add up "
-                    "exactly:")
+        parts = [panels.text_html(f"At x₀ = {view.x0:g} and z₀ = {z0}, in logarithms the "
+                                  "factors add up exactly:")]
         labels = ("log p(x₀|z₀), likelihood", "+ log p(z₀), prior", "− log p(x₀), evidence",
                   "= log p(z₀|x₀), posterior")
         helps = [f"p(x₀|z₀) = {fmt_log_density(logs[0])}", f"p(z₀) = {fmt_log_density(logs[1])}",
                  f"p(x₀) = {fmt_log_density(logs[2])}. {evidence_help}",
                  f"p(z₀|x₀) = {fmt_log_density(logs[3])}"]
-        panels.metric_row([(label, fmt_log(v), h) for label, v, h in zip(labels, logs, helps)])
+        parts.append(panels.metric_html([(label, fmt_log(v), h)
+                                         for label, v, h in zip(labels, logs, helps)]))
         tiny = min(v for v in logs if v > -math.inf)
         why = ("smaller than 10⁻³⁰⁸, the smallest number a float holds" if underflows(tiny)
                else "too small to print plainly")
-        st.caption(f"Far from the data some of these densities are {why} (here p(x₀) = "
-                   f"{fmt_log_density(logs[2])}), so they are computed, and shown, as "
-                   "logarithms: the product of Bayes' rule becomes a sum, and dividing by "
-                   "p(x₀) subtracts log p(x₀). Each number's help shows the density itself.")
+        parts.append(panels.text_html(
+            f"Far from the data some of these densities are {why} (here p(x₀) = "
+            f"{fmt_log_density(logs[2])}), so they are computed, and shown, as logarithms: "
+            "the product of Bayes' rule becomes a sum, and dividing by p(x₀) subtracts "
+            "log p(x₀). Each number's help shows the density itself.", note=True))
     else:
-        st.markdown(f"At x₀ = {view.x0:g} and z₀ = {z0}, the factors multiply out exactly:")
+        parts = [panels.text_html(f"At x₀ = {view.x0:g} and z₀ = {z0}, the factors multiply "
+                                  "out exactly:")]
         labels = ("p(x₀|z₀), likelihood", "× p(z₀), prior", "÷ p(x₀), evidence",
                   "= p(z₀|x₀), posterior")
         names = ("log p(x₀|z₀)", "log p(z₀)", "log p(x₀)", "log p(z₀|x₀)")
         helps = [f"{n} = {fmt_log(v)}" for n, v in zip(names, logs)]
         helps[2] += f". {evidence_help}"
-        panels.metric_row([(label, fmt_log_density(v), h)
-                           for label, v, h in zip(labels, logs, helps)])
+        parts.append(panels.metric_html([(label, fmt_log_density(v), h)
+                                         for label, v, h in zip(labels, logs, helps)]))
     if f.log_prior == -math.inf:
-        st.caption("z₀ lies outside the prior's box, where p(z₀) = 0: so is the posterior "
-                   "there, whatever the likelihood says.")
+        parts.append(panels.text_html("z₀ lies outside the prior's box, where p(z₀) = 0: so is "
+                                      "the posterior there, whatever the likelihood says.",
+                                      note=True))
+    return "".join(parts)
 
 
 def fmt_log(v: float) -> str:

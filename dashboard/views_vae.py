@@ -89,6 +89,11 @@ def _png(tag: str, ncols: int, upscale: int, _images: np.ndarray) -> bytes:
     return charts.png_bytes(charts.image_grid(_images, ncols=ncols, upscale=upscale))
 
 
+def data_url(png_bytes: bytes) -> str:
+    """PNG bytes as a data: URL, for an <img> inside an st.html element."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes).decode()
+
+
 def ae_twin(config: VAEConfig) -> AEConfig:
     """The autoencoder trained like the VAE: same data, latent size, width, epochs, learning
     rate, batch size and seed; only the objective differs."""
@@ -489,7 +494,9 @@ def comparison(config: VAEConfig, vae_result, ae_result) -> None:
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def encodings(key: str, dataset: str, _model) -> dict[str, np.ndarray]:
-    """q(z|x) = N(loc, diag(scale^2)) for every training and held-out input."""
+    """q(z|x) = N(loc, diag(scale^2)) for every training and held-out input, and the
+    dimensions from the most active to the least (the variance of the means over the
+    training inputs): computed once here, not on every step of the input slider."""
     data = datasets.load(dataset)
     out = {}
     with torch.no_grad():
@@ -497,6 +504,7 @@ def encodings(key: str, dataset: str, _model) -> dict[str, np.ndarray]:
             q = _model.approx_posterior(x)
             out[f"loc_{split}"] = q.mean.numpy()
             out[f"scale_{split}"] = q.stddev.numpy()
+    out["order"] = np.argsort(-out["loc_train"].var(0), kind="stable")
     return out
 
 
@@ -697,29 +705,45 @@ def posterior_decodings(key: str, dataset: str, index: int, n: int, _model) -> d
     return out
 
 
+def _figure(title: str, grow: float, png_bytes: bytes, alt_text: str, below: str = "") -> str:
+    """One figure of a flex row: a bold title, the picture at its own width (scaled up in
+    presenter mode, never wider than the figure) and the HTML below it. grow is its share of
+    the row's width, as st.columns' weights; the row wraps when the figures get too narrow."""
+    s = charts.scale()
+    width = int.from_bytes(png_bytes[16:20], "big")  # the PNG's IHDR
+    return (f"<figure style='margin:0;flex:{grow} 1 0;min-width:{int(120 * grow * s)}px'>"
+            f"<div style='font-weight:600;margin-bottom:1rem'>{html.escape(title)}</div>"
+            f"<img src='{data_url(png_bytes)}' alt='{html.escape(alt_text)}' "
+            f"style='display:block;width:{int(width * s)}px;max-width:100%;height:auto;"
+            f"border-radius:.5rem;image-rendering:pixelated'>{below}</figure>")
+
+
 def posterior_samples_view(config: VAEConfig, result, index: int, label: str) -> None:
     data = data_of(config)
     n = POSTERIOR_SAMPLES_IMAGES if data.is_image else POSTERIOR_SAMPLES_POINTS
     dec = posterior_decodings(result.key, config.dataset, index, n, result.model)
-    if data.is_image:
-        c1, c2, c3 = st.columns([1, 2, 1.3])
-        with c1:
-            st.markdown(f"**Input {label}**")
-            st.image(png(f"in-{result.key}-{index}", np.concatenate([dec["x"], dec["mean"]]),
-                         1),
-                     output_format="PNG")
-            st.caption("Top: x. Bottom: E[x|z] at the mean of q(z|x).")
-        with c2:
-            st.markdown(f"**{n} codes z ~ q(z|x), decoded**")
-            st.image(png(f"qs-{result.key}-{index}", dec["samples"], ncols=8), output_format="PNG")
-        with c3:
-            st.markdown("**Where the decodings disagree**")
-            st.image(dec["spread_png"], output_format="PNG")
-            charts.legend_bar(0.0, SPREAD_TOP, "pixel std")
-        st.caption("Every code inside the ellipse is a plausible description of this input, "
-                   "so they decode to variations of it: the spread of the decodings is the "
-                   "encoder's uncertainty made visible. A broad q(z|x) (large β) gives "
-                   "blurrier, more varied decodings; a narrow one, nearly identical ones.")
+    if data.is_image:  # one HTML element, not columns of titles, images and captions
+        # (~13 elements, each rebuilt by the browser on every step of the input slider)
+        note = "font-size:.875rem;opacity:.6"  # st.caption's look (rem: presenter scales it)
+        figures = [
+            _figure(f"Input {label}", 1,
+                    png(f"in-{result.key}-{index}", np.concatenate([dec["x"], dec["mean"]]), 1),
+                    f"the input {label} above E[x|z] at the mean of its q(z|x)",
+                    f"<figcaption style='{note};margin-top:1rem'>"
+                    "Top: x. Bottom: E[x|z] at the mean of q(z|x).</figcaption>"),
+            _figure(f"{n} codes z ~ q(z|x), decoded", 2,
+                    png(f"qs-{result.key}-{index}", dec["samples"], ncols=8),
+                    f"{n} codes drawn from q(z|x) of input {label}, decoded"),
+            _figure("Where the decodings disagree", 1.3, dec["spread_png"],
+                    f"the per-pixel standard deviation of the {n} decodings",
+                    "<div style='margin-top:1rem'>"
+                    + charts.legend_html(0.0, SPREAD_TOP, "pixel std") + "</div>")]
+        st.html("<div style='display:flex;flex-wrap:wrap;gap:1rem'>" + "".join(figures)
+                + f"</div><p style='{note};margin:1rem 0 0'>"
+                "Every code inside the ellipse is a plausible description of this input, "
+                "so they decode to variations of it: the spread of the decodings is the "
+                "encoder's uncertainty made visible. A broad q(z|x) (large β) gives "
+                "blurrier, more varied decodings; a narrow one, nearly identical ones.</p>")
         return
     domain = data_domain(data)
     with st.columns([1, 1])[0]:
@@ -774,8 +798,7 @@ def inputs_strip(data: datasets.DataSet, indices: list[int], labels: list[str]) 
         s = charts.scale()
         cells = []
         for b, (i, label) in enumerate(zip(indices, labels)):
-            url = "data:image/png;base64," + base64.b64encode(
-                png(f"one-{data.name}-{i}", imgs[b:b + 1], 1, 2)).decode()
+            url = data_url(png(f"one-{data.name}-{i}", imgs[b:b + 1], 1, 2))
             color = INPUT_COLORS[b % len(INPUT_COLORS)]
             cells.append(
                 f"<figure style='margin:0;text-align:center;width:{int(92 * s)}px'>"
@@ -803,7 +826,7 @@ def encoder_section(config: VAEConfig, result) -> tuple[int, str, tuple[int, ...
     focus input, its label and the dimensions drawn."""
     data, d = data_of(config), config.latent_dim
     enc = encodings(result.key, config.dataset, result.model)
-    order = [int(j) for j in np.argsort(-enc["loc_train"].var(0), kind="stable")] + [0, 1]
+    order = [int(j) for j in enc["order"]] + [0, 1]
     params = input_params(data, d, order)
     cols = st.columns(len(params))
     values = {p.key: state.widget(p, col, radio=False) for p, col in zip(params, cols)}
@@ -830,17 +853,18 @@ def encoder_section(config: VAEConfig, result) -> tuple[int, str, tuple[int, ...
                                    "plane, over q(z) in grey"))
     with right:
         inputs_strip(data, indices, labels)
-    if d == 1:
-        st.caption(f"Each bar is one input's q(z|x) = N(mean, std²): thick over ±1 std (68 % "
-                   f"of its mass), thin over ±2 std (95 %). The input {labels[0]} comes first.")
+    if d == 1:  # html, not a caption: the input slider's fragment redraws it on every step
+        note = (f"Each bar is one input's q(z|x) = N(mean, std²): thick over ±1 std (68 % "
+                f"of its mass), thin over ±2 std (95 %). The input {labels[0]} comes first.")
     else:
-        st.caption(f"Each ellipse is one input's q(z|x) = N(mean, diag(std²)): solid at 1 std "
-                   f"(it holds {100 * latent.mass_within(1):.0f} % of q's mass in the plane), "
-                   f"dashed at 2 std ({100 * latent.mass_within(2):.0f} %). The input "
-                   f"{labels[0]} is drawn thick."
-                   + (" Beyond two dimensions the ellipses are the marginals on the two "
-                      "dimensions chosen above; the bars below show every dimension."
-                      if d > 2 else ""))
+        note = (f"Each ellipse is one input's q(z|x) = N(mean, diag(std²)): solid at 1 std "
+                f"(it holds {100 * latent.mass_within(1):.0f} % of q's mass in the plane), "
+                f"dashed at 2 std ({100 * latent.mass_within(2):.0f} %). The input "
+                f"{labels[0]} is drawn thick."
+                + (" Beyond two dimensions the ellipses are the marginals on the two "
+                   "dimensions chosen above; the bars below show every dimension."
+                   if d > 2 else ""))
+    st.html(panels.text_html(note, note=True))
     if d > 2:
         charts.show_cached((result.key, "bars", tuple(indices)),
                            lambda: mean_std_bars(loc, scale, labels))

@@ -122,3 +122,17 @@ def metric_list(at: AppTest) -> list[Metric]:
 
 def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in metric_list(at)}
+
+
+PARAGRAPH = re.compile(r"<p class='ll-(?:text|note)'>(.*?)</p>", re.S)
+
+
+def paragraphs(at: AppTest) -> list[str]:
+    """The paragraphs inside the page's html elements (panels.text_html, which a fragment
+    uses for the sentences it redraws)."""
+    return [html.unescape(p) for el in at.get("html") for p in PARAGRAPH.findall(el.proto.body)]
+
+
+def texts(at: AppTest) -> list[str]:
+    """The page's prose: its markdown, its captions and paragraphs()."""
+    return [m.value for m in at.markdown] + [c.value for c in at.caption] + paragraphs(at)

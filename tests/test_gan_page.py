@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 
 from apptest_util import button as _button
-from apptest_util import errors, from_cache, metrics as _metrics, open_page, run_until, widget
+from apptest_util import (errors, from_cache, metrics as _metrics, open_page, paragraphs, run_until,
+                          widget)
 from dashboard import views_gan
 from models import datasets
 from models.gan_inversion import invert
@@ -37,7 +38,8 @@ def _has_timeline(at):
 
 
 def _captions(at) -> str:
-    return " | ".join(c.value for c in at.caption)
+    """Captions, and the notes the lab draws inside its html elements (panels.text_html)."""
+    return " | ".join([c.value for c in at.caption] + paragraphs(at))
 
 
 def _image_captions(at) -> str:

@@ -5,6 +5,7 @@ against models.latent applied to the trained model."""
 import base64
 import io
 import json
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -13,9 +14,10 @@ import torch
 from PIL import Image
 
 from apptest_util import button as _button
-from apptest_util import errors, from_cache, metrics as _metrics, open_page, seen_params, widget
+from apptest_util import (errors, from_cache, metrics as _metrics, open_page, paragraphs, seen_params,
+                          widget)
 from apptest_util import run_until as _run_until
-from dashboard import views_vae
+from dashboard import charts, views_vae
 from models import datasets, latent
 from models.presets import PAGE_DEFAULTS
 from models.priors import make_prior
@@ -36,6 +38,20 @@ def _train(at):
     assert _run_until(at, lambda a: any("Trained" in s.value for s in a.success)
                       and _button(a, "Train") is None), "the run did not finish"
 
+
+
+def _uncertainty(at) -> str:
+    """The body of the one html element that is "What the uncertainty means" on image data."""
+    (body,) = [h.proto.body for h in at.get("html")
+               if "Where the decodings disagree" in h.proto.body]
+    return body
+
+
+def _pictures(body: str) -> list[tuple[str, np.ndarray]]:
+    """The data URLs of an html element's images, with the grey pictures they decode to."""
+    urls = re.findall(r"<img src='(data:image/png;base64,[^']+)'", body)
+    return [(url, np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+                             .convert("L"))) for url in urls]
 
 
 def _variant_pictures(at) -> dict[str, np.ndarray]:
@@ -145,7 +161,7 @@ def test_train_a_2d_points_vae_and_check_maps_ellipses_and_numbers():
     assert not errors(at)
     widget(at, "input").set_value(37).run()
     assert not errors(at)
-    assert any("#37" in c.value for c in at.caption)
+    assert any("#37" in t for t in paragraphs(at))
     assert len(at.get("vega_lite_chart")) == charts_before
     # the comparison grid offers to train the variants it does not have; trained, each
     # shows its q(z) with its prior p(z) outlined on top
@@ -175,11 +191,11 @@ def test_one_and_three_dimensional_latents_on_digits():
     widget(at, "dy").set_value(widget(at, "dx").value).run()
     assert not errors(at)
     assert any("two different dimensions" in w.value for w in at.warning)
-    assert len(at.get("image")) >= 3  # the input, its decodings, their spread
+    assert len(_pictures(_uncertainty(at))) == 3  # the input, its decodings, their spread
     # and the chosen inputs beside the ellipses, as one strip: one per class, 10 digits
     (strip,) = [h.proto.body for h in at.get("html") if "held-out input" in h.proto.body]
     assert strip.count("<img src='data:image/png;base64,") >= 10
-    assert any("marginals on" in c.value for c in at.caption)
+    assert any("marginals on" in t for t in paragraphs(at))
 
     at = open_page(PAGE, {"latent": "1", "epochs": "1"})
     _train(at)
@@ -208,6 +224,40 @@ def test_the_decoding_beside_the_input_is_the_current_models():
     for query in ({}, {"latent": "20"}):
         at = open_page(PAGE, query)
         assert not errors(at), errors(at)
-        assert any(m.value.startswith("**Input #0") for m in at.markdown)
-        pictures.append(at.get("image")[0].proto.imgs[0].url)  # media URLs name the content
+        body = _uncertainty(at)
+        assert ">Input #0" in body
+        pictures.append(_pictures(body)[0][0])  # the first figure's data URL: its pixels
     assert pictures[0] != pictures[1]
+
+
+def test_what_the_uncertainty_means_is_one_html_element():
+    """On image data the section is one st.html element (the browser rebuilds every element a
+    fragment rerun sends, on every step of the input slider): three titled figures (the input
+    over its decoding, 16 decodings, their per-pixel spread under its colour legend) and the
+    caption, with no st.image, markdown or columns of its own. Its headings are the page's,
+    drawn once outside the fragment."""
+    at = open_page(PAGE)
+    assert not errors(at), errors(at)
+    body = _uncertainty(at)
+    assert not at.get("image")
+    assert [s.value for s in at.subheader][:2] == ["The encoder's q(z|x)",
+                                                   "What the uncertainty means"]
+    assert body.count("<figure") == 3 and "flex-wrap:wrap" in body
+    for title in ("Input #0", f"{views_vae.POSTERIOR_SAMPLES_IMAGES} codes z ~ q(z|x), decoded",
+                  "Where the decodings disagree"):
+        assert f">{title}" in body
+    assert "Top: x. Bottom: E[x|z] at the mean of q(z|x)." in body
+    assert "the encoder's uncertainty made visible" in body
+    assert not any("uncertainty made visible" in c.value for c in at.caption)
+    # the legend under the third figure is legend_bar's, and nowhere else on its own
+    legend = charts.legend_html(0.0, views_vae.SPREAD_TOP, "pixel std")
+    assert body.index(legend) > body.index("Where the decodings disagree")
+    assert not any(h.proto.body == legend for h in at.get("html"))
+    # the pictures: x over E[x|z], a grid of 2 x 8 decodings, and the spread at 28 x 28 x 5
+    (_, pair), (_, grid), (_, spread) = _pictures(body)
+    assert pair.shape == (2 * 29 * 3 + 3, 29 * 3 + 3)
+    assert grid.shape == (2 * 29 * 3 + 3, 8 * 29 * 3 + 3)
+    assert spread.shape == (28 * 5, 28 * 5)
+    widget(at, "input").set_value(4).run()
+    assert not errors(at), errors(at)
+    assert ">Input #4" in _uncertainty(at)

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pytest
 import torch
 
-from apptest_util import errors, metric_list, metrics, open_page, other_value, seen_params, widget
+from apptest_util import (errors, metric_list, metrics, open_page, other_value, seen_params, texts,
+                          widget)
 from dashboard import state
 from dashboard import views_lvm as views
 from dashboard.nav import DASHBOARD
@@ -147,7 +148,7 @@ def test_each_prior(prior, dim):
         config = page_config(latent_dim=dim, prior=prior)
     z0 = (DEFAULT_Z0,) if dim == 1 else (DEFAULT_Z0, 0.0)
     assert_numbers_match(at, config, 1.2, z0)
-    truncated_note = any("truncated to the box" in m.value for m in at.markdown)
+    truncated_note = any("truncated to the box" in t for t in texts(at))
     assert truncated_note == (prior == "uniform")
 
 
@@ -198,7 +199,7 @@ def test_the_numbers_do_not_depend_on_the_slider_history(query, path):
     assert after["log p(x₀)"] != before["log p(x₀)"] and after["ELBO"] != before["ELBO"]
     link = page({**query, "x0": str(path[-1])})  # what a reload of the link shows
     assert metrics(link) == after
-    assert [m.value for m in link.markdown] == [m.value for m in at.markdown]
+    assert texts(link) == texts(at)
     q = fit_q(replace(page_config(), sigma=float(query.get("sigma", 0.5))), path[-1])
     assert number(link, "ELBO") == pytest.approx(q.elbo, abs=6e-5)
 
@@ -269,7 +270,7 @@ def test_a_far_observation_prints_densities_from_their_logs():
     assert m["+ log p(z₀), prior"] == "−2.48"  # log 1/12: the uniform's density, 1 / (2 √3)²
     assert m["− log p(x₀), evidence"] == "−45,352"  # no decimals from 1,000 on
     assert not any(v in ("0", "nan", "−∞") for v in list(m.values())[:4]), m
-    assert any("smaller than 10⁻³⁰⁸" in c.value for c in at.caption)
+    assert any("smaller than 10⁻³⁰⁸" in t for t in texts(at))
     # the printed logs add up
     lik, prior, ev, post = (printed_log(at, f) for f in FACTORS)
     assert post == pytest.approx(lik + prior - ev, abs=1.5)
@@ -286,7 +287,7 @@ def test_small_densities_print_as_logs_with_the_density_in_the_help():
     assert "log p(x₀|z₀), likelihood" in m, m
     (lik,) = [x for x in metric_list(at) if x.label == "log p(x₀|z₀), likelihood"]
     assert "p(x₀|z₀) = " in lik.help and "× 10⁻" in lik.help
-    assert any("too small to print plainly" in c.value for c in at.caption)
+    assert any("too small to print plainly" in t for t in texts(at))
     assert_numbers_match(at, page_config(prior="gaussian"), 3.0, (-2.0,))
     plain = page({"prior": "Gaussian", "x0": "1", "z0": "0.5"})  # moderate: densities
     assert "p(x₀|z₀), likelihood" in metrics(plain)
@@ -300,7 +301,7 @@ def test_outside_a_uniform_box_the_prior_and_posterior_are_exactly_zero():
     far = page({"prior": "Uniform", "z0": "4"})  # a tiny likelihood too: the row of logs
     assert printed_log(far, "p(z₀), prior") == -math.inf
     assert metrics(far)["= log p(z₀|x₀), posterior"] == "−∞"
-    assert any("outside the prior's box" in c.value for c in at.caption)
+    assert any("outside the prior's box" in t for t in texts(at))
 
 
 @pytest.mark.parametrize("log_p, text", [
@@ -320,9 +321,9 @@ def test_log_densities_print_short(v, text):
 
 
 def test_a_far_observation_notes_the_flat_curves_in_one_dimension():
-    assert not [c for c in page().caption if "lie on the axis" in c.value]
+    assert not [t for t in texts(page()) if "lie on the axis" in t]
     at = page({"x0": "15", "sigma": "0.05"})
-    assert any("lie on the axis" in c.value for c in at.caption)
+    assert any("lie on the axis" in t for t in texts(at))
 
 
 @pytest.mark.parametrize("prior", ["gaussian", "mixture", "uniform"])

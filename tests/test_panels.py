@@ -4,6 +4,8 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
+from apptest_util import paragraphs
+
 
 def panel_app():
     import streamlit as st
@@ -45,7 +47,7 @@ def test_train_watch_and_replay():
     assert slider and slider[0].value == slider[0].max  # the timeline starts at the end
     slider[0].set_value(0).run()
     assert any("snapshot 0" in m.value for m in at.markdown)
-    assert any("Showing the model at step 0" in c.value for c in at.caption)
+    assert any("Showing the model at step 0" in t for t in paragraphs(at))
 
 
 def test_a_diverging_run_shows_its_reason_and_can_be_retried():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from apptest_util import button as _button
-from apptest_util import errors, from_cache, metrics as _metrics, open_page, widget
+from apptest_util import errors, from_cache, metrics as _metrics, open_page, paragraphs, widget
 from apptest_util import run_until as _run_until
 from dashboard import views_vae
 from models import datasets
@@ -140,7 +140,7 @@ def test_train_a_points_vae_through_the_ui_and_check_the_numbers():
     t = widget(at, "t")
     t.set_value(0).run()
     assert not errors(at)
-    assert any("step 0 of" in c.value for c in at.caption)
+    assert any("step 0 of" in t for t in paragraphs(at))
     # the autoencoder twin, trained from its own button, then both decoded at random
     _button(at, "Train the autoencoder").click().run()
     assert _run_until(at, lambda a: any("The best one can do without a prior" in c.value

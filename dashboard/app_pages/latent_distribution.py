@@ -31,18 +31,26 @@ else:
         charts.show_cached((result.key, "elbo"),
                            lambda: views.elbo_chart(result.history, result.metrics))
 
+        # The two sections' headings are static: the page draws them, and the fragment
+        # writes into the slots between them (a heading it re-sent would be rebuilt by the
+        # browser on every step of the input slider).
+        st.subheader("The encoder's q(z|x)")
+        encoder_slot = st.container()
+        st.subheader("What the uncertainty means")
+        samples_slot = st.container()
+
         @st.fragment
         def inputs() -> tuple[int, ...]:
             """The inputs' q(z|x) and what their uncertainty means: a fragment, so another
             input redraws only these two sections. The maps below follow the dimensions
             chosen here: a change of those reruns the whole page."""
-            st.subheader("The encoder's q(z|x)")
-            focus, label, dims = views.encoder_section(config, result)
+            with encoder_slot:
+                focus, label, dims = views.encoder_section(config, result)
             if st.session_state.get(DIMS_DRAWN) not in (None, dims):
                 st.rerun()  # the maps below were drawn on other dimensions
-            st.subheader("What the uncertainty means")
-            views.posterior_samples_view(config, result, focus, label)
-            state.bench_mark()  # the end of this fragment's rerun, for the browser benchmark
+            with samples_slot:
+                views.posterior_samples_view(config, result, focus, label)
+                state.bench_mark()  # the end of this fragment's rerun, for the benchmark
             return dims
 
         st.session_state[DIMS_DRAWN] = None  # a whole-page run: the maps follow along

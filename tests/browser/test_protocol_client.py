@@ -1,6 +1,7 @@
 """The load test's protocol client (benchmarks/st_client.py) against a real server: it must
 see what a browser tab sees, or the load test measures something else. Fails when a Streamlit
-upgrade changes the websocket protocol under it."""
+upgrade changes the websocket protocol under it. Also what a fragment's rerun sends: the
+browser rebuilds every element it receives."""
 
 from __future__ import annotations
 
@@ -72,6 +73,40 @@ def test_a_page_by_its_url_path_and_a_full_rerun_from_a_config_slider(server):
             assert moved.status == ForwardMsg.FINISHED_SUCCESSFULLY and not moved.exceptions
             # another configuration, not trained here: the run panel offers to train it
             assert s.buttons(re.compile(r"Train"))
+        finally:
+            await s.close()
+
+    _run(go())
+
+
+def test_the_latent_distribution_input_reruns_only_its_fragment(server):
+    """Another input on the Latent distribution page reruns the inputs' fragment alone: the
+    maps below are not drawn again, and neither are the two sections' headings, which the
+    page draws outside the fragment (the fragment writes into containers between them). The
+    browser rebuilds every element a rerun sends, so what it does not send costs nothing."""
+    async def go():
+        s = ProtocolSession(server, "latent-distribution")
+        await s.open()
+        try:
+            assert not s.exceptions, s.exceptions
+            headings = {p: e for p, e in s.elements.items() if e.kind == "heading"}
+            titles = [e.proto.body for e in headings.values()]
+            assert "What the uncertainty means" in titles and any(
+                "aggregate posterior" in t for t in titles), titles
+            box = next(e for e in s.sliders() if e.proto.label == "Input (held-out index)")
+            assert box.fragment_id
+            moved = await s.move_slider(box, +1)
+            assert moved.status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
+            assert not moved.exceptions, moved.exceptions
+            sent = {p: e for p, e in s.elements.items() if e.run == s.runs}
+            assert sent and all(e.fragment_id == box.fragment_id for e in sent.values())
+            assert not any(e.kind == "heading" for e in sent.values())
+            assert all(s.elements.get(p) is e for p, e in headings.items())  # still drawn
+            (body,) = [e.proto.body for e in sent.values() if e.kind == "html"
+                       and "Where the decodings disagree" in e.proto.body]
+            assert ">Input #1" in body
+            assert not any(e.kind == "vega_lite_chart" and "aggregate posterior"
+                           in e.proto.spec for e in sent.values())
         finally:
             await s.close()
 
