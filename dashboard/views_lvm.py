@@ -156,12 +156,14 @@ def model_controls() -> tuple[LVMConfig | None, str | None]:
 
 
 def point_controls(dim: int) -> tuple[float, tuple[float, ...]]:
-    """The x₀ and z₀ sliders, in one row: (x0, z0)."""
-    cols = st.columns(3 if dim == 2 else 2)
-    x0 = state.widget(X0, cols[0])
-    z0 = (state.widget(Z0, cols[1]),)
+    """The x₀ and z₀ sliders, in one row: (x0, z0). A horizontal container, one block where
+    st.columns sends one per slider and one around them: the fragment redraws the row on every
+    step."""
+    row = st.container(horizontal=True, gap="medium")
+    x0 = state.widget(X0, row, width="stretch")
+    z0 = (state.widget(Z0, row, width="stretch"),)
     if dim == 2:
-        z0 += (state.widget(Z0_2, cols[2]),)
+        z0 += (state.widget(Z0_2, row, width="stretch"),)
     return x0, z0
 
 
