@@ -828,8 +828,10 @@ def encoder_section(config: VAEConfig, result) -> tuple[int, str, tuple[int, ...
     enc = encodings(result.key, config.dataset, result.model)
     order = [int(j) for j in enc["order"]] + [0, 1]
     params = input_params(data, d, order)
-    cols = st.columns(len(params))
-    values = {p.key: state.widget(p, col, radio=False) for p, col in zip(params, cols)}
+    # one row as a horizontal container: one block, where st.columns sent one per control and
+    # one around them, on every step of the input slider
+    row = st.container(horizontal=True, gap="medium")
+    values = {p.key: state.widget(p, row, radio=False, width="stretch") for p in params}
     focus, show = values["input"], values.get("show", "next")
     dims = (0,) if d == 1 else (values.get("dx", 0), values.get("dy", 1))
     if len(dims) == 2 and dims[0] == dims[1]:
