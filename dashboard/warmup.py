@@ -1,0 +1,51 @@
+"""Warm the server for the pages a visitor has not opened yet.
+
+On a fresh server the first visit of a page pays for what the process has not imported yet:
+most of the GAN page's first script run was torch.optim importing torch._dynamo (sympy and
+more) when the inversion built its first optimizer (py-spy). The end of the app's first script
+run starts one thread that imports every view module and torch._dynamo, so by the time the
+visitor moves to another page that is done: the GAN page's first run after the home page's
+1.93-1.97 s without, 0.96-1.11 s with (three fresh servers each, script runs timed over
+Streamlit's protocol with benchmarks/st_client.py). Imports only: the pages' cached
+computations stay where the pages ask for them. LATENT_LAB_WARMUP=0 turns it off.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+from pathlib import Path
+
+_LOG = logging.getLogger(__name__)
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+
+
+def modules() -> list[str]:
+    """What the warm-up imports: the dashboard's view modules (dashboard/views_*.py), which the
+    pages import, and torch._dynamo, which torch.optim imports lazily when the first optimizer
+    is built (GAN inversion)."""
+    here = Path(__file__).resolve().parent
+    return sorted(f"dashboard.{p.stem}" for p in here.glob("views_*.py")) + ["torch._dynamo"]
+
+
+def start() -> threading.Thread | None:
+    """Start the warm-up thread once per process (later calls return the same thread)."""
+    global _thread
+    if os.environ.get("LATENT_LAB_WARMUP", "1") == "0":
+        return None
+    with _lock:
+        if _thread is None:
+            _thread = threading.Thread(target=_warm, name="latent-lab-warmup", daemon=True)
+            _thread.start()
+        return _thread
+
+
+def _warm() -> None:
+    for name in modules():
+        try:
+            importlib.import_module(name)
+        except Exception:  # the page that imports it will show the error to its visitor
+            _LOG.exception("warm-up: importing %s failed", name)

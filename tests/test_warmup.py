@@ -1,0 +1,46 @@
+"""The server's warm-up thread (dashboard/warmup.py): what it imports, once per process, and
+that a failing import is logged, not raised."""
+
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from dashboard import warmup
+
+DASHBOARD = Path(warmup.__file__).resolve().parent
+
+
+def test_it_imports_every_view_module_and_torch_dynamo():
+    names = warmup.modules()
+    views = sorted(f"dashboard.{p.stem}" for p in DASHBOARD.glob("views_*.py"))
+    assert views and names == views + ["torch._dynamo"]
+    for name in names:
+        importlib.import_module(name)
+
+
+def test_one_thread_per_process(monkeypatch):
+    monkeypatch.setattr(warmup, "_thread", None)
+    monkeypatch.setattr(warmup, "modules", lambda: ["json"])
+    monkeypatch.delenv("LATENT_LAB_WARMUP", raising=False)
+    first = warmup.start()
+    assert first is not None and warmup.start() is first
+    first.join(10)
+    assert not first.is_alive() and warmup.start() is first  # done: not started again
+
+
+def test_it_can_be_turned_off(monkeypatch):
+    monkeypatch.setattr(warmup, "_thread", None)
+    monkeypatch.setenv("LATENT_LAB_WARMUP", "0")
+    assert warmup.start() is None and warmup._thread is None
+
+
+def test_a_failing_import_is_logged_and_the_rest_still_imported(monkeypatch, caplog):
+    monkeypatch.setattr(warmup, "_thread", None)
+    monkeypatch.setattr(warmup, "modules", lambda: ["no_such_module_here", "colorsys"])
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    monkeypatch.delenv("LATENT_LAB_WARMUP", raising=False)
+    with caplog.at_level(logging.ERROR, logger="dashboard.warmup"):
+        warmup.start().join(10)
+    assert "no_such_module_here" in caplog.text
+    assert "colorsys" in sys.modules
