@@ -724,12 +724,11 @@ def posterior_samples_view(config: VAEConfig, result, index: int, label: str) ->
     dec = posterior_decodings(result.key, config.dataset, index, n, result.model)
     if data.is_image:  # one HTML element, not columns of titles, images and captions
         # (~13 elements, each rebuilt by the browser on every step of the input slider)
-        note = "font-size:.875rem;opacity:.6"  # st.caption's look (rem: presenter scales it)
         figures = [
             _figure(f"Input {label}", 1,
                     png(f"in-{result.key}-{index}", np.concatenate([dec["x"], dec["mean"]]), 1),
                     f"the input {label} above E[x|z] at the mean of its q(z|x)",
-                    f"<figcaption style='{note};margin-top:1rem'>"
+                    "<figcaption class='ll-note' style='margin-top:1rem'>"
                     "Top: x. Bottom: E[x|z] at the mean of q(z|x).</figcaption>"),
             _figure(f"{n} codes z ~ q(z|x), decoded", 2,
                     png(f"qs-{result.key}-{index}", dec["samples"], ncols=8),
@@ -738,12 +737,13 @@ def posterior_samples_view(config: VAEConfig, result, index: int, label: str) ->
                     f"the per-pixel standard deviation of the {n} decodings",
                     "<div style='margin-top:1rem'>"
                     + charts.legend_html(0.0, SPREAD_TOP, "pixel std") + "</div>")]
-        st.html("<div style='display:flex;flex-wrap:wrap;gap:1rem'>" + "".join(figures)
-                + f"</div><p style='{note};margin:1rem 0 0'>"
-                "Every code inside the ellipse is a plausible description of this input, "
-                "so they decode to variations of it: the spread of the decodings is the "
-                "encoder's uncertainty made visible. A broad q(z|x) (large β) gives "
-                "blurrier, more varied decodings; a narrow one, nearly identical ones.</p>")
+        st.html("<div style='display:flex;flex-wrap:wrap;gap:1rem;margin-bottom:1rem'>"
+                + "".join(figures) + "</div>" + panels.text_html(
+                    "Every code inside the ellipse is a plausible description of this input, "
+                    "so they decode to variations of it: the spread of the decodings is the "
+                    "encoder's uncertainty made visible. A broad q(z|x) (large β) gives "
+                    "blurrier, more varied decodings; a narrow one, nearly identical ones.",
+                    note=True))
         return
     domain = data_domain(data)
     with st.columns([1, 1])[0]:

@@ -247,7 +247,7 @@ def test_what_the_uncertainty_means_is_one_html_element():
                   "Where the decodings disagree"):
         assert f">{title}" in body
     assert "Top: x. Bottom: E[x|z] at the mean of q(z|x)." in body
-    assert "the encoder's uncertainty made visible" in body
+    assert any("the encoder's uncertainty made visible" in t for t in paragraphs(at))
     assert not any("uncertainty made visible" in c.value for c in at.caption)
     # the legend under the third figure is legend_bar's, and nowhere else on its own
     legend = charts.legend_html(0.0, views_vae.SPREAD_TOP, "pixel std")
