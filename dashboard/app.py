@@ -15,7 +15,6 @@ import streamlit as st  # noqa: E402
 from dashboard import panels, state, warmup  # noqa: E402
 from dashboard.nav import SECTIONS, existing_pages  # noqa: E402
 
-
 st.set_page_config(page_title="Latent Lab", page_icon=str(HERE.parent / "assets" / "icon.png"),
                    layout="wide",
                    initial_sidebar_state="expanded")
@@ -33,7 +32,7 @@ with st.sidebar:
                              help="Larger type and charts for a projector; long explanations "
                                   "fold away. Also in the link."))
     panels.lecture_sidebar()
-st.html(f"<style>{panels.METRIC_CSS}" + (
+st.html(f"<style>{panels.PAGE_CSS}" + (
     "html{font-size:21px} [data-testid=stMainBlockContainer]{max-width:100%;padding-top:2.2rem}"
     if state.presenter() else "") + "</style>")
 

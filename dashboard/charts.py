@@ -9,6 +9,7 @@ anchor colours interpolated linearly.
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import html
@@ -342,6 +343,11 @@ def png_bytes(img: Image.Image, compress_level: int = 6) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=False, compress_level=compress_level)
     return buf.getvalue()
+
+
+def data_url(png: bytes) -> str:
+    """PNG bytes as a data: URL, for an image mark's url field or an <img> in st.html."""
+    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def legend_bar(lo: float, hi: float, label: str, cmap: np.ndarray = VIRIDIS) -> None:

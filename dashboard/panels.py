@@ -397,7 +397,7 @@ def card(page, title: str, text: str) -> None:
 # The look of a metric row (metric_row) and of text_html's paragraphs (st.markdown's and
 # st.caption's sizes and colours), in rem so that presenter mode's larger root font scales
 # it; the app's frame adds it to every page (app.py).
-METRIC_CSS = (
+PAGE_CSS = (
     ".ll-metrics{display:flex;flex-wrap:wrap;gap:.5rem 1rem;margin:.25rem 0 .75rem}"
     ".ll-metric{flex:1 1 0;min-width:7.5rem}"
     ".ll-metric-label{font-size:.875rem;opacity:.8;line-height:1.3}"

@@ -10,7 +10,6 @@ is a small PNG drawn as one image mark behind the points (../shared/GUIDE.md, se
 
 from __future__ import annotations
 
-import base64
 import math
 import time
 
@@ -133,10 +132,6 @@ def _px(n: float) -> int:
     return int(round(n * charts.scale()))
 
 
-def _data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
-
-
 def heat_range(loss: str, heat: np.ndarray) -> tuple[float, float, str]:
     """The colour range of D's output: probabilities for the logistic losses; D's raw output
     for least squares (targets 1 real, 0 fake) and the WGAN critic (unbounded, so the
@@ -204,7 +199,7 @@ def lab_datasets(config: GANConfig, snapshot: dict, n_fake: int, heat: bool) -> 
                            what=np.full(len(fake), "generated"))}
     if heat:
         png = heat_png(config.loss, np.asarray(snapshot["d_heatmap"]))[0]
-        sets["heat"] = _table(url=[_data_url(png)], a0=[x0], a1=[x1], b0=[y0], b1=[y1])
+        sets["heat"] = _table(url=[charts.data_url(png)], a0=[x0], a1=[x1], b0=[y0], b1=[y1])
     sets["grid"] = _table(**grid_lines(snapshot["grid"], config.noise_dim == 1))
     return sets
 

@@ -10,7 +10,6 @@ dicts, with everything that follows the x₀ and z₀ sliders in named datasets 
 
 from __future__ import annotations
 
-import base64
 import math
 from dataclasses import dataclass
 
@@ -318,7 +317,7 @@ def _data_url(density: np.ndarray) -> str:
     """A density map (rows: vertical axis, bottom first) as a PNG data URL, 0 -> max."""
     top = float(np.max(density)) or 1.0
     img = charts.heatmap_png(density, lo=0.0, hi=top, upscale=1)
-    return "data:image/png;base64," + base64.b64encode(charts.png_bytes(img, 1)).decode()
+    return charts.data_url(charts.png_bytes(img, 1))
 
 
 def _x_range(config: LVMConfig) -> tuple[float, float]:

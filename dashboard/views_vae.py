@@ -5,7 +5,6 @@ Altair glue only: the maths lives in models.vae, models.latent and models.train.
 
 from __future__ import annotations
 
-import base64
 import html
 from dataclasses import replace
 
@@ -87,11 +86,6 @@ def png(tag: str, images: np.ndarray, ncols: int = 4, upscale: int = 3) -> bytes
 @st.cache_resource(max_entries=128, show_spinner=False)
 def _png(tag: str, ncols: int, upscale: int, _images: np.ndarray) -> bytes:
     return charts.png_bytes(charts.image_grid(_images, ncols=ncols, upscale=upscale))
-
-
-def data_url(png_bytes: bytes) -> str:
-    """PNG bytes as a data: URL, for an <img> inside an st.html element."""
-    return "data:image/png;base64," + base64.b64encode(png_bytes).decode()
 
 
 def ae_twin(config: VAEConfig) -> AEConfig:
@@ -562,7 +556,7 @@ def field_chart(png_bytes: bytes, lo: float, hi: float, title: str,
                 dims: tuple[int, int]) -> alt.Chart:
     """A PNG field as the background of a chart with real axes (one image mark). Unsized:
     wrap it (or a layer on it) in fixed()."""
-    url = "data:image/png;base64," + base64.b64encode(png_bytes).decode()
+    url = charts.data_url(png_bytes)
     df = pd.DataFrame({"x": [lo], "x2": [hi], "y": [lo], "y2": [hi], "url": [url]})
     scale = alt.Scale(domain=[lo, hi], nice=False)
     return alt.Chart(df, title=title).mark_image(aspect=False).encode(
@@ -589,7 +583,7 @@ def ellipse_spec(bg_png: bytes, lo: float, hi: float, loc: np.ndarray, scale: np
     means = [{"x": float(m[0]), "y": float(m[1]), "input": label,
               "slot": b % len(INPUT_COLORS), "sx": float(sd[0]), "sy": float(sd[1])}
              for b, (m, sd, label) in enumerate(zip(loc, scale, labels))]
-    url = "data:image/png;base64," + base64.b64encode(bg_png).decode()
+    url = charts.data_url(bg_png)
     axis = {"domain": [lo, hi], "nice": False}
     x = {"field": "x", "type": "quantitative", "scale": axis, "title": charts.zname(dims[0])}
     y = {"field": "y", "type": "quantitative", "scale": axis, "title": charts.zname(dims[1])}
@@ -713,7 +707,7 @@ def _figure(title: str, grow: float, png_bytes: bytes, alt_text: str, below: str
     width = int.from_bytes(png_bytes[16:20], "big")  # the PNG's IHDR
     return (f"<figure style='margin:0;flex:{grow} 1 0;min-width:{int(120 * grow * s)}px'>"
             f"<div style='font-weight:600;margin-bottom:1rem'>{html.escape(title)}</div>"
-            f"<img src='{data_url(png_bytes)}' alt='{html.escape(alt_text)}' "
+            f"<img src='{charts.data_url(png_bytes)}' alt='{html.escape(alt_text)}' "
             f"style='display:block;width:{int(width * s)}px;max-width:100%;height:auto;"
             f"border-radius:.5rem;image-rendering:pixelated'>{below}</figure>")
 
@@ -798,7 +792,7 @@ def inputs_strip(data: datasets.DataSet, indices: list[int], labels: list[str]) 
         s = charts.scale()
         cells = []
         for b, (i, label) in enumerate(zip(indices, labels)):
-            url = data_url(png(f"one-{data.name}-{i}", imgs[b:b + 1], 1, 2))
+            url = charts.data_url(png(f"one-{data.name}-{i}", imgs[b:b + 1], 1, 2))
             color = INPUT_COLORS[b % len(INPUT_COLORS)]
             cells.append(
                 f"<figure style='margin:0;text-align:center;width:{int(92 * s)}px'>"
