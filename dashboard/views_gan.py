@@ -190,17 +190,21 @@ def _real_points(dataset: str) -> np.ndarray:
 
 
 def lab_datasets(config: GANConfig, snapshot: dict, n_fake: int, heat: bool) -> dict:
-    """The named datasets of the lab figure for one snapshot."""
+    """The named datasets of the lab figure for one snapshot: coordinates only, as each
+    layer draws in one colour (see lab_spec), and the grid's two families of lines apart."""
     (x0, x1), (y0, y1), _, _ = plot_box(snapshot["bounds"])
     real = _real_points(config.dataset)
     fake = np.asarray(snapshot["fake"])[:n_fake]
-    sets = {"real": _table(x=real[:, 0], y=real[:, 1], what=np.full(len(real), "data")),
-            "fake": _table(x=fake[:, 0], y=fake[:, 1],
-                           what=np.full(len(fake), "generated"))}
+    sets = {"real": _table(x=real[:, 0], y=real[:, 1]),
+            "fake": _table(x=fake[:, 0], y=fake[:, 1])}
     if heat:
         png = heat_png(config.loss, np.asarray(snapshot["d_heatmap"]))[0]
         sets["heat"] = _table(url=[charts.data_url(png)], a0=[x0], a1=[x1], b0=[y0], b1=[y1])
-    sets["grid"] = _table(**grid_lines(snapshot["grid"], config.noise_dim == 1))
+    g = grid_lines(snapshot["grid"], config.noise_dim == 1)
+    for family in range(1 if config.noise_dim == 1 else 2):
+        sel = g["family"] == family
+        sets[f"grid{family}"] = _table(x=g["x"][sel], y=g["y"][sel], line=g["line"][sel],
+                                       order=g["order"][sel])
     return sets
 
 
@@ -222,17 +226,26 @@ def _xy(xs, ys) -> dict:
             "y": _num("y", title="x₂", scale={"domain": list(ys), "nice": False})}
 
 
-def _points_layer(name: str, size: float, opacity: float, stroke: bool,
-                  legend: bool = True) -> dict:
-    mark = {"type": "circle", "size": size * charts.scale(), "opacity": opacity, "clip": True}
+def _points_layer(name: str, size: float, opacity: float, color: str,
+                  stroke: bool = False) -> dict:
+    """Points of one colour. A colour from a field would cost the browser a scale lookup per
+    point on every snapshot (Vega evaluates encodings with its interpreter in Streamlit);
+    the legend comes from _legend_layer instead."""
+    mark = {"type": "circle", "size": size * charts.scale(), "opacity": opacity, "clip": True,
+            "color": color}
     if stroke:
         mark.update(stroke="white", strokeWidth=0.6)
-    if not legend:  # a fixed colour: the panel's legend is about something else
-        return {"data": {"name": name}, "mark": {**mark, "color": charts.REAL}}
-    return {"data": {"name": name}, "mark": mark,
-            "encoding": {"color": {"field": "what", "type": "nominal", "title": None,
-                                   "scale": {"domain": ["data", "generated"],
-                                             "range": [charts.REAL, charts.FAKE]},
+    return {"data": {"name": name}, "mark": mark}
+
+
+def _legend_layer(mark: str, labels: list[str], colors: list[str]) -> dict:
+    """A legend for layers drawn in fixed colours: a layer of one row per label, with no
+    position (so nothing is drawn), whose colour scale makes the legend. Its rows are in the
+    spec itself, which stays the same from snapshot to snapshot."""
+    return {"data": {"values": [{"legend": label} for label in labels]},
+            "mark": {"type": mark, "clip": True},
+            "encoding": {"color": {"field": "legend", "type": "nominal", "title": None,
+                                   "scale": {"domain": labels, "range": colors},
                                    "legend": {"orient": "bottom"}}}}
 
 
@@ -242,7 +255,9 @@ def lab_spec(bounds_key: tuple, heat: bool, one_d: bool, presenter: float) -> di
     the noise grid over the data."""
     xs, ys, w, h = plot_box(np.array(bounds_key).reshape(2, 2))
     enc = _xy(xs, ys)
-    left = [_points_layer("real", 16, 0.45, False), _points_layer("fake", 16, 0.9, True)]
+    left = [_points_layer("real", 16, 0.45, D_COLOR),
+            _points_layer("fake", 16, 0.9, G_COLOR, stroke=True),
+            _legend_layer("circle", ["data", "generated"], [D_COLOR, G_COLOR])]
     if heat:
         left.insert(0, {"data": {"name": "heat"},
                         "mark": {"type": "image", "aspect": False, "clip": True},
@@ -254,17 +269,15 @@ def lab_spec(bounds_key: tuple, heat: bool, one_d: bool, presenter: float) -> di
                                      "y2": {"field": "b1"},
                                      "url": {"field": "url", "type": "nominal"}}})
     families = ["noise line"] if one_d else ["z₁ varies", "z₂ varies"]
-    lines = {"data": {"name": "grid"},
-             "transform": [{"calculate": f"{families!r}[datum.family]", "as": "lines"}],
-             "mark": {"type": "line", "clip": True, "strokeWidth": 1.4 * charts.scale(),
-                      "opacity": 0.9},
-             "encoding": {"detail": {"field": "line", "type": "nominal"},
-                          "order": {"field": "order", "type": "quantitative"},
-                          "color": {"field": "lines", "type": "nominal", "title": None,
-                                    "scale": {"domain": families,
-                                              "range": list(GRID_COLORS[:len(families)])},
-                                    "legend": {"orient": "bottom"}}}}
-    right = [_points_layer("real", 14, 0.3, False, legend=False), lines]
+    colors = list(GRID_COLORS[:len(families)])
+    lines = [{"data": {"name": f"grid{i}"},
+              "mark": {"type": "line", "clip": True, "strokeWidth": 1.4 * charts.scale(),
+                       "opacity": 0.9, "color": color},
+              "encoding": {"detail": {"field": "line", "type": "nominal"},
+                           "order": {"field": "order", "type": "quantitative"}}}
+             for i, color in enumerate(colors)]
+    right = [_points_layer("real", 14, 0.3, D_COLOR), *lines,
+             _legend_layer("line", families, colors)]
     return {"hconcat": [
         {"width": w, "height": h, "title": "Data and samples over D(x)", "encoding": enc,
          "layer": left},
@@ -343,6 +356,20 @@ def quality_spec(total: int, modes: int, presenter: float) -> dict:
                            "tooltip": [_num("step"), {"field": "series"},
                                        _num("value", format=".1%")]}},
                       _now_rule()]}
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def history_spec(loss: str, total: int, modes: int, presenter: float) -> dict:
+    """The losses and, where the data set's modes are known, the mode coverage: one chart
+    with two panels side by side (stacked in presenter mode, where two would not fit), not
+    two charts in columns. The replay redraws it on every step to move its step rule, and
+    each chart element the browser rebuilds costs time (side by side: ~8 ms a step)."""
+    if not modes:
+        return loss_spec(loss, total, presenter)
+    both = [loss_spec(loss, total, presenter), quality_spec(total, modes, presenter)]
+    return {"vconcat" if presenter > 1 else "hconcat": both, "spacing": _px(36),
+            "resolve": {"scale": {"color": "independent", "x": "independent",
+                                  "y": "independent"}}}
 
 
 PAD = {"type": "pad", "contains": "padding"}  # width and height are the plotting area's
@@ -424,16 +451,10 @@ def draw_lab(config: GANConfig, snapshot: dict, history: list[dict], n_fake: int
           "stretch, little."
         + (f" {off} of {n_fake} generated points fall outside the plotted area." if off else ""),
         note=True))
-    hist = history_datasets(history, step)
-    if config.dataset in datasets.MIXTURES:
-        c1, c2 = st.columns(2)
-        with c1:
-            _show(loss_spec(config.loss, config.steps, charts.scale()), hist, f"{key}_loss")
-        with c2:
-            modes = len(datasets.MIXTURES[config.dataset][0])
-            _show(quality_spec(config.steps, modes, charts.scale()), hist, f"{key}_quality")
-    else:
-        _show(loss_spec(config.loss, config.steps, charts.scale()), hist, f"{key}_loss")
+    modes = len(datasets.MIXTURES[config.dataset][0]) if config.dataset in datasets.MIXTURES else 0
+    _show(history_spec(config.loss, config.steps, modes, charts.scale()),
+          history_datasets(history, step), f"{key}_history")
+    if not modes:
         st.caption("Modes covered and high-quality samples are measured on ring8 and grid25, "
                    "whose modes are known.")
 
