@@ -26,8 +26,7 @@ for p in existing_pages():  # the navigation lists only pages that exist
 current = st.navigation({s: ps for s, ps in pages.items() if ps})
 
 state.begin_run(current.url_path)
-with st.sidebar:
-    st.divider()
+with st.sidebar:  # below the navigation's own rule
     state.widget(state.Param("presenter", "Presenter mode", False, "bool",
                              help="Larger type and charts for a projector; long explanations "
                                   "fold away. Also in the link."))

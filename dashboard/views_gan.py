@@ -742,6 +742,45 @@ def keep_link(params=DIGITS_PARAMS) -> list[str]:
     return problems
 
 
+SECTION = Param("part", "Part", "2-D lab", "choice", options=("2-D lab", "Digits GAN"))
+DEFERRED = "_gan_lab_link"  # a link's lab settings, kept while the digits tab is open
+DEFAULT_PART = "_gan_default_part"  # the tab a link opens
+
+
+def sections():
+    """The page's two parts as tabs; only the open one is drawn (and computed), so the lab's
+    replay does not re-render the digits GAN on every step of its timeline (side by side,
+    the digits part cost the replay step ~14 ms p50) and a first visit does not compute its
+    samples. The open tab is in the URL; a link to digit settings opens the digits tab."""
+    raw = st.session_state.get(state.RAW_KEY, {})
+    st.session_state.setdefault(state.SEEN_KEY, {})[SECTION.key] = SECTION
+    if raw or DEFAULT_PART not in st.session_state:  # a link (raw: this page's first run)
+        digits = SECTION.key not in raw and any(p.key in raw for p in DIGITS_PARAMS)
+        st.session_state[DEFAULT_PART] = "Digits GAN" if digits else SECTION.default
+    default = st.session_state[DEFAULT_PART]  # the same in every run of the session
+    return st.tabs(list(SECTION.options), key=SECTION.key, bind="query-params",
+                   default=default, on_change="rerun")
+
+
+def defer_lab_link() -> None:
+    """While the digits tab is open the lab's controls are not drawn: a link's values for them
+    stay in the URL (Streamlit keeps a parameter no widget claims) and are checked, not
+    reported as unknown, when the lab's tab opens."""
+    raw = st.session_state.get(state.RAW_KEY, {})
+    skip = {p.key for p in DIGITS_PARAMS} | {SECTION.key, *state.GLOBAL_KEYS}
+    later = {k: raw.pop(k) for k in list(raw) if k not in skip}
+    if later:
+        st.session_state[DEFERRED] = later
+
+
+def restore_lab_link() -> None:
+    """Call before the lab draws its controls: the deferred link values go back into this
+    run's link, which the app checks once the page is drawn."""
+    later = st.session_state.pop(DEFERRED, None)
+    if later:
+        st.session_state.setdefault(state.RAW_KEY, {}).update(later)
+
+
 def snapshot_interval(config: GANConfig) -> int:
     """Steps between the GAN's evaluations, each with a snapshot for the live view
     (models.train._train_gan: every steps // 50); the lab's Step button trains to the next."""

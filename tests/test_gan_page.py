@@ -69,12 +69,32 @@ def test_defaults_are_the_covering_preset_and_the_page_defaults_list():
     assert widget(at, "d_lr").value == c.d_lr and widget(at, "g_lr").value == c.g_lr
     assert widget(at, "d_steps").value == c.d_steps and widget(at, "steps").value == c.steps
     assert widget(at, "data").options == views_gan.LAB_DATASETS
-    # both default runs ship pretrained: the lab opens on its replay, the digits GAN trained
+    # both default runs ship pretrained: the lab opens on its replay, the digits GAN trained;
+    # only the open tab is drawn
     assert _button(at, "Play") is None and widget(at, "t").value == widget(at, "t").max
-    assert _button(at, "Train the digits GAN") is None and from_cache(at) == 2
+    assert from_cache(at) == 1 and not _digits_trained(at)
+    at = open_page(PAGE, {"part": "Digits GAN"})
+    assert not errors(at) and _digits_trained(at) and from_cache(at) == 1
+    assert not [w for w in at.radio if w.key == "preset"]  # the lab waits for its tab
     at = open_page(PAGE, {"seed": "7"})  # a lab run nobody has trained: Play starts it
     assert not errors(at)
     assert _button(at, "Play") is not None and _button(at, "Train") is None
+
+
+def test_one_tab_is_drawn_and_a_link_to_digit_settings_opens_the_digits_tab():
+    at = open_page(PAGE, {"digit": "12"})
+    assert not errors(at) and _digits_trained(at)
+    assert not [w for w in at.radio if w.key == "preset"]
+    assert "Digit #12: a 0." in _captions(at)
+    # the digits tab's link keeps the lab's settings (and unknown names) for the lab's tab
+    at = open_page(PAGE, {"part": "Digits GAN", "preset": "Mode collapse", "bogus": "1"})
+    assert not errors(at) and not at.info
+    assert at.query_params["preset"] == "Mode collapse"
+    at = open_page(PAGE, {"part": "nonsense"})
+    assert not errors(at)
+    assert ("Part = “nonsense” (expects one of: 2-D lab, Digits GAN); using 2-D lab"
+            in at.info[0].value)
+    assert widget(at, "preset").value == "covers"
 
 
 def test_a_link_with_the_collapse_preset_sets_its_controls():
@@ -357,7 +377,7 @@ def _digits_trained(at):
 
 
 def test_a_tiny_digits_gan_shows_samples_interpolation_and_inversion(tiny_digits):
-    at = open_page(PAGE)
+    at = open_page(PAGE, {"part": "Digits GAN"})
     b = _button(at, "Train the digits GAN")
     if b is not None:
         b.click().run()

@@ -19,6 +19,12 @@ from models.presets import PAGE_DEFAULTS
 from models.priors import PriorConfig
 
 PAGES = page_paths()
+# A page's tabs draw only the open one (views_gan.sections): the controls of each tab are
+# tested with a link that opens it. The tab itself is a URL setting AppTest cannot click.
+TABS = {"app_pages/gan.py": ("part", ["Digits GAN"])}
+VIEWS = [(p, {}) for p in PAGES] + [(p, {k: t}) for p, (k, tabs) in TABS.items() for t in tabs]
+VIEW_IDS = [p + "".join(f"?{k}={v}" for k, v in q.items()) for p, q in VIEWS]
+NOT_WIDGETS = {*state.GLOBAL_KEYS, *(k for k, _ in TABS.values())}
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -33,15 +39,15 @@ def test_page_runs_at_its_defaults(page):
     assert all(u.endswith(".png") for u in urls), urls
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_each_control_changed_once_runs_without_exception(page):
-    at = open_page(page)
+@pytest.mark.parametrize("page, tab", VIEWS, ids=VIEW_IDS)
+def test_each_control_changed_once_runs_without_exception(page, tab):
+    at = open_page(page, tab)
     params = seen_params(at)
     assert params, "a page without controls?"
     for key, p in params.items():
-        if key in state.GLOBAL_KEYS:  # the frame's own: presenter and lecture mode
+        if key in NOT_WIDGETS:  # the frame's own (presenter and lecture mode), a page's tabs
             continue
-        at = open_page(page)
+        at = open_page(page, tab)
         if key not in seen_params(at):
             continue  # drawn only under another setting
         w = widget(at, key)
@@ -51,30 +57,30 @@ def test_each_control_changed_once_runs_without_exception(page):
         assert widget(at, key).value == new, key
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_url_parameters_set_the_controls(page):
-    params = {k: p for k, p in seen_params(open_page(page)).items()
-              if k not in state.GLOBAL_KEYS}
+@pytest.mark.parametrize("page, tab", VIEWS, ids=VIEW_IDS)
+def test_url_parameters_set_the_controls(page, tab):
+    params = {k: p for k, p in seen_params(open_page(page, tab)).items()
+              if k not in NOT_WIDGETS}
     for key, p in params.items():
         new = other_value(p, p.default)
         query = state.query_for([p], {key: new})
-        at = open_page(page, query)
+        at = open_page(page, {**tab, **query})
         assert not errors(at)
         if key in seen_params(at):
             assert widget(at, key).value == new, (key, query)
             assert not any("could not be used" in i.value for i in at.info), (key, query)
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_url_round_trip_of_all_values(page):
+@pytest.mark.parametrize("page, tab", VIEWS, ids=VIEW_IDS)
+def test_url_round_trip_of_all_values(page, tab):
     """values -> URL -> widgets -> URL: the widgets show the values, and writing what they
     show back into URL form gives the link that was opened."""
-    params = [p for k, p in seen_params(open_page(page)).items()
-              if k not in state.GLOBAL_KEYS]
+    params = [p for k, p in seen_params(open_page(page, tab)).items()
+              if k not in NOT_WIDGETS]
     values = {p.key: other_value(p, p.default) for p in params}
     query = state.query_for(params, values)
     assert set(query) == {p.key for p in params}  # every value differs from its default
-    at = open_page(page, query)
+    at = open_page(page, {**tab, **query})
     assert not errors(at)
     shown = {k: p for k, p in seen_params(at).items() if k in values}
     assert shown, "none of the page's controls was drawn"

@@ -251,6 +251,34 @@ def test_digits_gan_samples_interpolation_and_inversion(base, page):
     _no_exception(page)
 
 
+def test_tabs_keep_each_others_link_settings(base, page):
+    """Only the open tab is drawn: a link to the digits tab keeps its lab settings in the URL
+    (not reported as unknown) until the lab's tab opens, and the digits settings come back
+    when their tab opens again."""
+    page.goto(f"{base}/gan?part=Digits+GAN&preset=Mode+collapse&bogus=1&digit=12")
+    wait_idle(page)
+    assert page.get_by_role("tab", name="Digits GAN").get_attribute("aria-selected") == "true"
+    assert page.get_by_text("Digit #12: a 0.").count() == 1
+    notices = page.locator("[data-testid=stAlertContentInfo]")
+    assert notices.filter(has_text="could not be used").count() == 0
+    page.get_by_role("tab", name="2-D lab").click()
+    wait_idle(page)
+    query = parse_qs(urlparse(page.url).query)
+    assert query.get("preset") == ["Mode collapse"] and "part" not in query
+    sidebar = page.locator("[data-testid=stSidebar]")
+    assert sidebar.locator("label:has(input:checked)").filter(
+        has_text="Mode collapse").count() == 1
+    assert "“bogus” is not a setting of this page" in notices.first.inner_text()
+    page.get_by_role("tab", name="Digits GAN").click()
+    wait_idle(page)
+    assert page.get_by_text("Digit #12: a 0.").count() == 1
+    assert parse_qs(urlparse(page.url).query).get("part") == ["Digits GAN"]
+    page.reload()
+    wait_idle(page)
+    assert page.get_by_role("tab", name="Digits GAN").get_attribute("aria-selected") == "true"
+    _no_exception(page)
+
+
 def test_presenter_mode(base, page):
     def root_px():
         return float(page.evaluate(
