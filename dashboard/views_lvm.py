@@ -175,14 +175,6 @@ def main_and_side():
     return st.columns([3, 2], gap="medium")
 
 
-def side_by_side():
-    """Two equal columns; in presenter mode one above the other, as the larger type and
-    charts would not fit half the width."""
-    if state.presenter():
-        return st.container(), st.container()
-    return st.columns(2, gap="medium")
-
-
 def sample_controls(where) -> tuple[bool, int, int]:
     show = state.widget(SAMPLES, where)
     with where.expander("Sample settings"):
@@ -772,6 +764,17 @@ def elbo_figure(q: QFit) -> Figure:
             "tooltip": [{"field": "part", "type": "nominal"},
                         {"field": "end", "type": "quantitative", "title": "up to",
                          "format": ".4f"}]}}, d.sets)
+
+
+def q_and_elbo(q_fig: Figure, elbo_fig: Figure) -> Figure:
+    """q beside its ELBO bars (one above the other in presenter mode) as one chart: an x₀
+    step redraws both, and each chart element the browser rebuilds, with the columns around
+    it, costs it time."""
+    both = [q_fig.spec, elbo_fig.spec]
+    spec = {"vconcat" if state.presenter() else "hconcat": both, "spacing": _px(36),
+            "resolve": {"scale": {"color": "independent", "strokeDash": "independent"},
+                        "legend": {"color": "independent"}}}
+    return Figure(spec, {**q_fig.datasets, **elbo_fig.datasets})
 
 
 def q_text(q: QFit) -> str:

@@ -5,6 +5,7 @@ checked against references."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 
@@ -117,11 +118,14 @@ def test_page_at_its_defaults_shows_the_five_distributions_and_the_elbo():
     assert any("joint p(x, z)" in s for s in subheaders)
     assert any("Bayes' rule" in s for s in subheaders)
     assert any("ELBO" in s for s in subheaders)
-    assert len(vega(at)) == 4  # joint with marginals, Bayes' rule, q over p(z|x0), ELBO bar
+    assert len(vega(at)) == 3  # joint with marginals, Bayes' rule, q over p(z|x0) + ELBO bars
     joint = vega(at)[0]
     names = {d.name for d in joint.proto.datasets}
     assert {"joint", "prior", "posterior", "evidence", "likelihood", "x0", "z0"} <= names
     assert "samples" not in names
+    q_elbo = json.loads(vega(at)[2].proto.spec)
+    assert "hconcat" in q_elbo and {d.name for d in vega(at)[2].proto.datasets} >= {
+        "curves", "bars"}
     assert not at.warning
     assert_numbers_match(at, page_config(), DEFAULT_X0, (DEFAULT_Z0,))
 
@@ -129,7 +133,7 @@ def test_page_at_its_defaults_shows_the_five_distributions_and_the_elbo():
 def test_two_dimensional_latent():
     at = page({"dim": "2", "z0_2": "-0.5"})
     assert "z0_2" in seen_params(at) and "c" in seen_params(at)
-    assert len(vega(at)) == 4
+    assert len(vega(at)) == 3
     bayes = vega(at)[1]
     assert {d.name for d in bayes.proto.datasets} >= {"lik", "prior", "post"}  # three maps
     config = page_config(latent_dim=2, mix_locs=((-1.5, 1.0), (1.5, -1.0)))
@@ -242,7 +246,8 @@ def test_a_far_observation_is_flagged():
 
 def test_presenter_mode_runs():
     at = page({"presenter": "true", "dim": "2"})
-    assert len(vega(at)) == 4
+    assert len(vega(at)) == 3
+    assert "vconcat" in json.loads(vega(at)[2].proto.spec)  # q above its ELBO bars
 
 
 def test_vae_link_only_when_the_vae_page_exists():

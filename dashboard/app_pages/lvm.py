@@ -67,10 +67,10 @@ def explore(config, slots: dict, samples_shown: tuple[bool, int, int]) -> None:
             ("ELBO", f"{q.elbo:.4f}", "E_q[log p(x₀, z)] − E_q[log q(z|x₀)]"),
             ("gap", f"{q.gap:.4f}", "KL(q(z|x₀) ‖ p(z|x₀)) = log p(x₀) − ELBO")])
     with slots["q"]:
-        views.show(views.q_figure_1d(config, view, q) if config.latent_dim == 1
-                   else views.q_figure_2d(config, view, q), "lvm_q")
-    with slots["elbo"]:
-        views.show(views.elbo_figure(q), "lvm_elbo")
+        views.show(views.q_and_elbo(views.q_figure_1d(config, view, q)
+                                    if config.latent_dim == 1
+                                    else views.q_figure_2d(config, view, q),
+                                    views.elbo_figure(q)), "lvm_q")
     with slots["q_text"]:
         st.html(panels.text_html(views.q_text(q)))
         state.bench_mark()  # the end of this fragment's rerun, for the browser benchmark
@@ -91,8 +91,7 @@ else:
     slots["bayes"] = st.container()
     st.subheader("3 · Approximate inference: q(z|x₀) and the ELBO")
     slots["metrics"] = st.container()
-    left, right = views.side_by_side()
-    slots["q"], slots["elbo"] = left.container(), right.container()
+    slots["q"] = st.container()
     slots["q_text"] = st.container()
     st.markdown("**Why this is the VAE's objective.** A VAE's neural decoder makes log p(x) "
                 "impossible to integrate, so it maximises this same ELBO instead, with an "
