@@ -6,8 +6,11 @@ more) when the inversion built its first optimizer (py-spy). The end of the app'
 run starts one thread that imports every view module and torch._dynamo, so by the time the
 visitor moves to another page that is done: the GAN page's first run after the home page's
 1.93-1.97 s without, 0.96-1.11 s with (three fresh servers each, script runs timed over
-Streamlit's protocol with benchmarks/st_client.py). Imports only: the pages' cached
-computations stay where the pages ask for them. LATENT_LAB_WARMUP=0 turns it off.
+Streamlit's protocol with benchmarks/st_client.py). In a running server the thread then
+creates the run manager (panels.manager, one per process: ~0.28 s in a fresh process), which
+the first visit of any model page waited for: the GAN page's first run after the home page
+0.61-0.65 s without it, 0.28-0.29 s with (two fresh servers each, timed as above). The pages' other cached computations stay where
+the pages ask for them. LATENT_LAB_WARMUP=0 turns it off.
 """
 
 from __future__ import annotations
@@ -49,3 +52,11 @@ def _warm() -> None:
             importlib.import_module(name)
         except Exception:  # the page that imports it will show the error to its visitor
             _LOG.exception("warm-up: importing %s failed", name)
+    from streamlit import runtime
+    if not runtime.exists():  # not a server (AppTest, a script): no one to wait for it
+        return
+    try:
+        from dashboard import panels
+        panels.manager()  # Streamlit's cache lock makes a page that asks meanwhile wait for it
+    except Exception:  # the page that asks for it will show the error to its visitor
+        _LOG.exception("warm-up: creating the run manager failed")

@@ -44,3 +44,38 @@ def test_a_failing_import_is_logged_and_the_rest_still_imported(monkeypatch, cap
         warmup.start().join(10)
     assert "no_such_module_here" in caplog.text
     assert "colorsys" in sys.modules
+
+
+def _warm_with(monkeypatch, server: bool) -> list:
+    from streamlit import runtime
+
+    from dashboard import panels
+    made = []
+    monkeypatch.setattr(warmup, "modules", lambda: ["json"])
+    monkeypatch.setattr(runtime, "exists", lambda: server)
+    monkeypatch.setattr(panels, "manager", lambda: made.append("manager"))
+    warmup._warm()
+    return made
+
+
+def test_in_a_server_it_also_creates_the_run_manager(monkeypatch):
+    assert _warm_with(monkeypatch, server=True) == ["manager"]
+
+
+def test_outside_a_server_it_leaves_the_run_manager_alone(monkeypatch):
+    assert _warm_with(monkeypatch, server=False) == []  # AppTest: the tests' own cache
+
+
+def test_a_failing_run_manager_is_logged(monkeypatch, caplog):
+    from streamlit import runtime
+
+    from dashboard import panels
+    monkeypatch.setattr(warmup, "modules", lambda: [])
+    monkeypatch.setattr(runtime, "exists", lambda: True)
+
+    def broken():
+        raise OSError("no cache directory")
+    monkeypatch.setattr(panels, "manager", broken)
+    with caplog.at_level(logging.ERROR, logger="dashboard.warmup"):
+        warmup._warm()
+    assert "creating the run manager failed" in caplog.text
