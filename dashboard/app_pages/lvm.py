@@ -61,17 +61,15 @@ def explore(config, slots: dict, samples_shown: tuple[bool, int, int]) -> None:
         note = views.bayes_note(view)
         st.html((panels.text_html(note, note=True) if note else "")
                 + views.bayes_numbers(config, view))
-    with slots["metrics"]:
+    with slots["q"]:  # the numbers, q beside its ELBO bars, and what q is
         panels.metric_row([
             ("log p(x₀)", f"{q.log_evidence:.4f}", "The log evidence, exact."),
             ("ELBO", f"{q.elbo:.4f}", "E_q[log p(x₀, z)] − E_q[log q(z|x₀)]"),
             ("gap", f"{q.gap:.4f}", "KL(q(z|x₀) ‖ p(z|x₀)) = log p(x₀) − ELBO")])
-    with slots["q"]:
         views.show(views.q_and_elbo(views.q_figure_1d(config, view, q)
                                     if config.latent_dim == 1
                                     else views.q_figure_2d(config, view, q),
                                     views.elbo_figure(q)), "lvm_q")
-    with slots["q_text"]:
         st.html(panels.text_html(views.q_text(q)))
         state.bench_mark()  # the end of this fragment's rerun, for the browser benchmark
 
@@ -90,9 +88,7 @@ else:
     st.subheader("2 · Bayes' rule at x₀: p(z|x₀) = p(x₀|z) p(z) / p(x₀)")
     slots["bayes"] = st.container()
     st.subheader("3 · Approximate inference: q(z|x₀) and the ELBO")
-    slots["metrics"] = st.container()
     slots["q"] = st.container()
-    slots["q_text"] = st.container()
     st.markdown("**Why this is the VAE's objective.** A VAE's neural decoder makes log p(x) "
                 "impossible to integrate, so it maximises this same ELBO instead, with an "
                 "encoder that outputs q(z|x) for every x at once: raising the ELBO raises "
