@@ -10,11 +10,16 @@ Streamlit's protocol with benchmarks/st_client.py). In a running server the thre
 creates the run manager (panels.manager, one per process: ~0.28 s in a fresh process), which
 the first visit of any model page waited for: the GAN page's first run after the home page
 0.61-0.65 s without it, 0.28-0.29 s with (two fresh servers each, timed as above). The pages' other cached computations stay where
-the pages ask for them. LATENT_LAB_WARMUP=0 turns it off.
+the pages ask for them. Last, the thread moves everything alive by then (modules, data sets,
+the manager) out of the garbage collector's view (gc.freeze): a full collection walked all of
+it, a pause of 85-230 ms for every session of the process, about once in 80 slider steps;
+with the freeze none came in 80 steps (gc.callbacks, LVM and GAN pages, 40 steps each).
+LATENT_LAB_WARMUP=0 turns it off.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -60,3 +65,5 @@ def _warm() -> None:
         panels.manager()  # Streamlit's cache lock makes a page that asks meanwhile wait for it
     except Exception:  # the page that asks for it will show the error to its visitor
         _LOG.exception("warm-up: creating the run manager failed")
+    gc.collect()
+    gc.freeze()  # what lives now lives as long as the server: no full collection walks it

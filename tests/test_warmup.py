@@ -58,12 +58,18 @@ def _warm_with(monkeypatch, server: bool) -> list:
     return made
 
 
-def test_in_a_server_it_also_creates_the_run_manager(monkeypatch):
-    assert _warm_with(monkeypatch, server=True) == ["manager"]
+def test_in_a_server_it_also_creates_the_run_manager_then_freezes_the_heap(monkeypatch):
+    import gc
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    assert _warm_with(monkeypatch, server=True) == ["manager"] and frozen
 
 
-def test_outside_a_server_it_leaves_the_run_manager_alone(monkeypatch):
-    assert _warm_with(monkeypatch, server=False) == []  # AppTest: the tests' own cache
+def test_outside_a_server_it_leaves_the_run_manager_and_the_heap_alone(monkeypatch):
+    import gc
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    assert _warm_with(monkeypatch, server=False) == [] and not frozen  # AppTest, a script
 
 
 def test_a_failing_run_manager_is_logged(monkeypatch, caplog):
@@ -76,6 +82,7 @@ def test_a_failing_run_manager_is_logged(monkeypatch, caplog):
     def broken():
         raise OSError("no cache directory")
     monkeypatch.setattr(panels, "manager", broken)
+    monkeypatch.setattr("gc.freeze", lambda: None)
     with caplog.at_level(logging.ERROR, logger="dashboard.warmup"):
         warmup._warm()
     assert "creating the run manager failed" in caplog.text
