@@ -9,12 +9,12 @@ visitor moves to another page that is done: the GAN page's first run after the h
 Streamlit's protocol with benchmarks/st_client.py). In a running server the thread then
 creates the run manager (panels.manager, one per process: ~0.28 s in a fresh process), which
 the first visit of any model page waited for: the GAN page's first run after the home page
-0.61-0.65 s without it, 0.28-0.29 s with (two fresh servers each, timed as above). The pages' other cached computations stay where
-the pages ask for them. Last, the thread moves everything alive by then (modules, data sets,
-the manager) out of the garbage collector's view (gc.freeze): a full collection walked all of
-it, a pause of 85-230 ms for every session of the process, about once in 80 slider steps;
-with the freeze none came in 80 steps (gc.callbacks, LVM and GAN pages, 40 steps each).
-LATENT_LAB_WARMUP=0 turns it off.
+0.61-0.65 s without it, 0.28-0.29 s with (two fresh servers each, timed as above). The pages'
+other cached computations stay where the pages ask for them. Last, the thread moves
+everything alive by then (modules, data sets, the manager) out of the garbage collector's view
+(gc.freeze): a full collection walked all of it, a pause of 85-230 ms for every session of the
+process about once in 80 slider steps; with the freeze none came in 80 steps (pauses logged
+with gc.callbacks, LVM and GAN pages, 40 steps each). LATENT_LAB_WARMUP=0 turns it off.
 """
 
 from __future__ import annotations
