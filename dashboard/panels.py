@@ -407,7 +407,12 @@ PAGE_CSS = (
     "cursor:help}"
     ".ll-metric-value{font-size:2.25rem;line-height:1.25;overflow-wrap:anywhere}"
     ".ll-text{margin:0 0 1rem;line-height:1.6}.ll-text:last-child{margin-bottom:0}"
-    ".ll-note{margin:0 0 .5rem;font-size:.875rem;line-height:1.5;color:rgba(27,31,36,.6)}")
+    ".ll-note{margin:0 0 .5rem;font-size:.875rem;line-height:1.5;color:rgba(27,31,36,.6)}"
+    # A figure wider than its column (presenter mode on a 1400-pixel projector: the GAN lab
+    # by 180 px) is scaled down to fit instead of cut off at the column's edge
+    ".vega-embed{max-width:100%}"
+    ".vega-embed>canvas,.vega-embed>svg{max-width:100%;height:auto!important}"
+    "[data-testid=stHtml] img{max-width:100%;height:auto}")
 
 
 def metric_row(items: list[tuple[str, Any, str | None]]) -> None:
