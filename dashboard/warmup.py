@@ -15,10 +15,20 @@ everything alive by then (modules, data sets, the manager) out of the garbage co
 (gc.freeze): a full collection walked all of it, a pause of 85-230 ms for every session of the
 process about once in 80 slider steps; with the freeze none came in 80 steps (pauses logged
 with gc.callbacks, LVM and GAN pages, 40 steps each). LATENT_LAB_WARMUP=0 turns it off.
+
+The thread starts with the server (`lifespan`: `streamlit run dashboard/app.py` serves the app
+as Streamlit's ASGI st.App): the first visitor's first page no longer pays for the imports
+(torch, pandas, Altair: 2.0 of the home page's 2.2 s first script run, py-spy), which run
+while the browser loads Streamlit's JavaScript or before anyone arrives. Before the freeze it
+also computes what a first visit of the model pages computed that no setting of a session
+changes (`prepare`): the digits (~0.2 s to read), the lecture file's parse (~0.17 s), the emoji
+table Streamlit imports at its first st.success (~0.15 s), and the autoencoder page's PCA of
+its default data set (0.3-0.6 s).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import logging
@@ -65,5 +75,46 @@ def _warm() -> None:
         panels.manager()  # Streamlit's cache lock makes a page that asks meanwhile wait for it
     except Exception:  # the page that asks for it will show the error to its visitor
         _LOG.exception("warm-up: creating the run manager failed")
+    for step in prepare():
+        try:
+            step()
+        except Exception:  # the page that needs it computes it again, and shows any error
+            _LOG.exception("warm-up: %s failed", step.__doc__ or step)
     gc.collect()
     gc.freeze()  # what lives now lives as long as the server: no full collection walks it
+
+
+def prepare() -> list:
+    """What a first visit of the pages computes that no session's settings change, as callables
+    (their docstrings name them in the log when one fails)."""
+    def digits():
+        """reading the digits"""
+        from models import datasets
+        datasets.load("digits")
+
+    def lecture():
+        """parsing the lecture file"""
+        from dashboard import lecture as lec
+        try:
+            lec.load()
+        except lec.LectureError:  # the sidebar shows it where it matters
+            pass
+
+    def emojis():
+        """importing Streamlit's emoji table (its first st.success)"""
+        importlib.import_module("streamlit.emojis")
+
+    def pca():
+        """the autoencoder page's PCA of its default data set"""
+        from dashboard import views_autoencoder
+        from models.presets import PAGE_DEFAULTS
+        views_autoencoder.pca_error_curve(PAGE_DEFAULTS["autoencoder"][0].dataset)
+
+    return [digits, lecture, emojis, pca]
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_app):
+    """The ASGI app's start (dashboard/app.py): warm up before the first visitor arrives."""
+    start()
+    yield

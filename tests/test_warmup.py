@@ -54,6 +54,7 @@ def _warm_with(monkeypatch, server: bool) -> list:
     monkeypatch.setattr(warmup, "modules", lambda: ["json"])
     monkeypatch.setattr(runtime, "exists", lambda: server)
     monkeypatch.setattr(panels, "manager", lambda: made.append("manager"))
+    monkeypatch.setattr(warmup, "prepare", lambda: [lambda: made.append("prepared")])
     warmup._warm()
     return made
 
@@ -62,7 +63,7 @@ def test_in_a_server_it_also_creates_the_run_manager_then_freezes_the_heap(monke
     import gc
     frozen = []
     monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
-    assert _warm_with(monkeypatch, server=True) == ["manager"] and frozen
+    assert _warm_with(monkeypatch, server=True) == ["manager", "prepared"] and frozen
 
 
 def test_outside_a_server_it_leaves_the_run_manager_and_the_heap_alone(monkeypatch):
@@ -77,6 +78,7 @@ def test_a_failing_run_manager_is_logged(monkeypatch, caplog):
 
     from dashboard import panels
     monkeypatch.setattr(warmup, "modules", lambda: [])
+    monkeypatch.setattr(warmup, "prepare", lambda: [])
     monkeypatch.setattr(runtime, "exists", lambda: True)
 
     def broken():
@@ -86,3 +88,69 @@ def test_a_failing_run_manager_is_logged(monkeypatch, caplog):
     with caplog.at_level(logging.ERROR, logger="dashboard.warmup"):
         warmup._warm()
     assert "creating the run manager failed" in caplog.text
+
+
+def test_a_failing_preparation_is_logged_and_the_next_one_still_runs(monkeypatch, caplog):
+    from streamlit import runtime
+    from dashboard import panels
+    done = []
+
+    def broken():
+        """reading a broken file"""
+        raise ValueError("bad bytes")
+    monkeypatch.setattr(warmup, "modules", lambda: [])
+    monkeypatch.setattr(runtime, "exists", lambda: True)
+    monkeypatch.setattr(panels, "manager", lambda: None)
+    monkeypatch.setattr(warmup, "prepare", lambda: [broken, lambda: done.append(1)])
+    monkeypatch.setattr("gc.freeze", lambda: None)
+    with caplog.at_level(logging.ERROR, logger="dashboard.warmup"):
+        warmup._warm()
+    assert "reading a broken file failed" in caplog.text and done == [1]
+
+
+def test_the_preparations_compute_what_the_pages_then_find_cached():
+    from dashboard import views_autoencoder
+    from models import datasets
+    from models.presets import PAGE_DEFAULTS
+    steps = warmup.prepare()
+    assert all(step.__doc__ for step in steps)  # each is named in the log if it fails
+    datasets.load.cache_clear()
+    for step in steps:
+        step()
+    assert datasets.load.cache_info().currsize >= 1  # the digits
+    dataset = PAGE_DEFAULTS["autoencoder"][0].dataset
+    before = views_autoencoder.pca_error_curve(dataset)
+    fit = views_autoencoder.pca_basis
+    try:  # the page's call is a cache hit: no second PCA fit
+        views_autoencoder.pca_basis = None
+        assert views_autoencoder.pca_error_curve(dataset) is not None
+    finally:
+        views_autoencoder.pca_basis = fit
+    assert len(before) == views_autoencoder.PCA_MAX
+
+
+def test_the_server_starts_the_warm_up_as_it_starts(monkeypatch):
+    import asyncio
+    started = []
+    monkeypatch.setattr(warmup, "start", lambda: started.append(True))
+
+    async def serve():
+        async with warmup.lifespan(None):
+            assert started == [True]  # before the server takes its first request
+    asyncio.run(serve())
+
+
+def test_streamlit_run_serves_the_app_with_the_warm_up():
+    """`streamlit run dashboard/app.py` finds the ASGI app (as its CLI does) and imports it;
+    imported (not run as a script), app.py draws nothing."""
+    import subprocess
+    from streamlit.web.server.app_discovery import discover_asgi_app
+    found = discover_asgi_app(DASHBOARD / "app.py")
+    assert found.is_asgi_app and found.import_string == "app:app"
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import app; "
+         "from dashboard import warmup; "
+         "print(type(app.app).__name__, app.app._user_lifespan is warmup.lifespan)",
+         str(DASHBOARD)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["App", "True"]
