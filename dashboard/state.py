@@ -109,6 +109,25 @@ def begin_run(page: str) -> None:
         del st.session_state[NOTICE_KEY]
 
 
+def keep_link(params) -> list[str]:
+    """Call for controls a run does not draw (their part of the page is closed, or waits for a
+    trained model): a link's values for them are kept for the run that draws them instead of
+    being dropped by the link check as "not a setting of this page". Returns the values that
+    cannot be used, in words."""
+    raw = st.session_state.get(RAW_KEY, {})
+    pending = st.session_state.setdefault(PENDING_KEY, {})
+    problems = []
+    for p in params:
+        if p.key not in raw:
+            continue
+        value = raw.pop(p.key)
+        if p.parse(value)[0]:
+            pending[p.key] = value
+        else:
+            problems.append(f"{p.label} = “{value[:40]}” ({p.reason(value)})")
+    return problems
+
+
 def widget(p: Param, where=None, disabled: bool = False, **kwargs) -> Any:
     """Draw the control for p, bound to the URL; returns its value."""
     where = where or st

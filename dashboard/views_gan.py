@@ -727,21 +727,9 @@ DIGITS_PARAMS = (SAMPLE_SEED, Z_A, Z_B, PATH, POS, TARGET, INDEX, GEN_SEED, PRIO
 
 
 def keep_link(params=DIGITS_PARAMS) -> list[str]:
-    """Call while the digits GAN is untrained, so its controls are not drawn. A link's values
-    for them are kept for when they are (after training) instead of being dropped by the
-    link check as "not a setting of this page". Returns what cannot be used, in words."""
-    raw = st.session_state.get(state.RAW_KEY, {})
-    pending = st.session_state.setdefault(state.PENDING_KEY, {})
-    problems = []
-    for p in params:
-        if p.key not in raw:
-            continue
-        value = raw.pop(p.key)
-        if p.parse(value)[0]:
-            pending[p.key] = value
-        else:
-            problems.append(f"{p.label} = “{value[:40]}” ({p.reason(value)})")
-    return problems
+    """Call while the digits GAN is untrained, so its controls are not drawn (state.keep_link).
+    Returns what cannot be used, in words."""
+    return state.keep_link(params)
 
 
 SECTION = Param("part", "Part", "2-D lab", "choice", options=("2-D lab", "Digits GAN"))

@@ -173,6 +173,26 @@ def compare_controls():
     return data, latent
 
 
+COMPARE = Param("compare", "Show the three models on the same data", False, "bool")  # the
+# expander's state, in the link
+COMPARE_DEFAULT = "_ls_compare_default"  # whether the link opens it
+
+
+def comparison_expander():
+    """The comparison of the three models in an expander, drawn (and computed) only while it
+    is open: six charts and three more models that a first visit did not need (in a fresh
+    browser they were ~0.45 s of the page's first load, 2.5 s with them and 2.0-2.2 without).
+    Open or closed is in the link; a link that sets the comparison's controls opens it."""
+    raw = st.session_state.get(state.RAW_KEY, {})
+    st.session_state.setdefault(state.SEEN_KEY, {})[COMPARE.key] = COMPARE
+    if raw or COMPARE_DEFAULT not in st.session_state:  # a link (raw: this page's first run)
+        st.session_state[COMPARE_DEFAULT] = COMPARE.key not in raw and any(
+            p.key in raw for p in (CMP_DATA, CMP_LATENT))
+    return st.expander(COMPARE.label, expanded=st.session_state[COMPARE_DEFAULT],
+                       key=COMPARE.key, bind="query-params", on_change="rerun",
+                       icon=":material/compare:")
+
+
 def compare_configs(data: str, latent: int) -> list:
     out = []
     for kind in ("ae", "vae", "gan"):

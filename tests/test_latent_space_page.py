@@ -49,12 +49,12 @@ def _selections(spec) -> list[dict]:
     found = []
     if isinstance(spec, dict):
         found += [p for p in spec.get("params", []) if "select" in p]
-        for v in spec.values():
-            if isinstance(v, (dict, list)):
-                found += _selections(v)
+        for value in spec.values():
+            if isinstance(value, (dict, list)):
+                found += _selections(value)
     elif isinstance(spec, list):
-        for v in spec:
-            found += _selections(v)
+        for item in spec:
+            found += _selections(item)
     return found
 
 
@@ -70,10 +70,12 @@ def test_the_manifold_caption_names_the_spacing_of_each_kind_of_grid():
 
 
 def test_defaults_open_trained_and_other_settings_show_train_buttons():
-    at = open_page(PAGE)  # the explorer's VAE and the AE, VAE and GAN side by side ship
+    at = open_page(PAGE)  # the explorer's VAE ships; the comparison is closed, so not drawn
     assert not errors(at)
     assert at.title[0].value == "Latent space"
-    assert not [b for b in at.button if b.label == "Train"] and from_cache(at) == 4
+    assert not [b for b in at.button if b.label == "Train"] and from_cache(at) == 1
+    at = open_page(PAGE, {"compare": "true"})  # the AE, VAE and GAN side by side ship too
+    assert not errors(at) and from_cache(at) == 4
     at = open_page(PAGE, {"beta": "2", "cmp_latent": "1"})
     assert not errors(at)
     assert len([b for b in at.button if b.label == "Train"]) == 4  # explorer + AE, VAE, GAN
@@ -227,3 +229,20 @@ def test_autoencoder_vae_and_gan_side_by_side(tiny_comparison, latent):
     assert text.count("Held-out points encoded") == 2  # the autoencoder and the VAE
     titles = [json.loads(c.proto.spec).get("title") for c in _charts(at)]
     assert titles.count("latent space") == 3 and titles.count("data space") == 3
+
+
+def test_the_comparison_is_drawn_only_while_open_and_a_link_to_its_settings_opens_it():
+    at = open_page(PAGE)
+    assert not errors(at) and "cmp_latent" not in at.session_state  # closed: not drawn
+    at = open_page(PAGE, {"cmp_latent": "1"})  # a link that sets it opens it
+    assert not errors(at) and widget(at, "cmp_latent").value == 1
+    assert not [i for i in at.info if "could not be used" in i.value]
+    # opened closed (the link says so): its settings wait in the link, not reported unknown
+    at = open_page(PAGE, {"compare": "false", "cmp_latent": "1"})
+    assert not errors(at) and "cmp_latent" not in at.session_state
+    assert at.query_params["cmp_latent"] == ["1"] or at.query_params["cmp_latent"] == "1"
+    assert not [i for i in at.info if "could not be used" in i.value]
+    at = open_page(PAGE, {"compare": "false", "cmp_latent": "7"})  # a bad value: said at once
+    assert [w for w in at.warning if "Latent size = “7”" in w.value]
+    at = open_page(PAGE, {"compare": "maybe"})
+    assert not errors(at) and [i for i in at.info if "“maybe”" in i.value]

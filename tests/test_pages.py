@@ -21,7 +21,8 @@ from models.priors import PriorConfig
 PAGES = page_paths()
 # A page's tabs draw only the open one (views_gan.sections): the controls of each tab are
 # tested with a link that opens it. The tab itself is a URL setting AppTest cannot click.
-TABS = {"app_pages/gan.py": ("part", ["Digits GAN"])}
+TABS = {"app_pages/gan.py": ("part", ["Digits GAN"]),  # parts drawn only when open
+        "app_pages/latent_space.py": ("compare", ["true"])}
 VIEWS = [(p, {}) for p in PAGES] + [(p, {k: t}) for p, (k, tabs) in TABS.items() for t in tabs]
 VIEW_IDS = [p + "".join(f"?{k}={v}" for k, v in q.items()) for p, q in VIEWS]
 NOT_WIDGETS = {*state.GLOBAL_KEYS, *(k for k, _ in TABS.values())}

@@ -4,7 +4,7 @@ latent space to the same 2-D data."""
 
 import streamlit as st
 
-from dashboard import panels
+from dashboard import panels, state
 from dashboard import views_latent_space as v
 
 panels.header("Latent space",
@@ -74,4 +74,10 @@ panels.explain(
     "has no encoder: all it offers is its generator's image of a grid of noise. With a 2-D "
     "latent on 2-D data an autoencoder can simply learn the identity; a 1-D latent makes each "
     "model find a curve through the data.")
-v.comparison_section()
+compare = v.comparison_expander()  # drawn only while open (views_latent_space)
+if compare.open:
+    with compare:
+        v.comparison_section()
+else:  # a link's comparison settings wait for it to open
+    for problem in state.keep_link((v.CMP_DATA, v.CMP_LATENT)):
+        st.warning(f"This link's {problem} cannot be used.", icon=":material/link_off:")

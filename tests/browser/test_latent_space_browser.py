@@ -75,3 +75,22 @@ def test_click_a_latent_point_and_move_the_interpolation_slider(server, page):
     wait_idle(page)
     _wait_for_text(page, re.compile(rf"^Input #{i}\b"))
     assert page.get_by_text("Decoded at t = 0.60").count() == 1
+
+
+def test_the_comparison_opens_into_the_link_and_a_reload_keeps_it(server, page):
+    page.goto(f"{server}/latent-space?cmp_data=ring8")
+    wait_idle(page)  # a link to the comparison's settings opens it
+    assert page.get_by_text("2-D data set").count() == 1
+    page.goto(f"{server}/latent-space")
+    wait_idle(page)
+    assert page.get_by_text("2-D data set").count() == 0  # closed: not drawn
+    assert "compare" not in _query(page)
+    page.locator("[data-testid=stExpander]").filter(
+        has_text="Show the three models on the same data").locator("summary").click()
+    _wait_for_text(page, "2-D data set")
+    assert _query(page).get("compare") == "true", page.url
+    assert page.locator("[data-testid=stException]").count() == 0
+    page.reload()
+    wait_idle(page)
+    assert page.get_by_text("2-D data set").count() == 1
+    screenshot(page, "latent-space-comparison-open")
