@@ -4,7 +4,8 @@
 
 `streamlit run` finds the ASGI app `app` below and serves it (Streamlit's st.App): the server
 then starts the warm-up (dashboard/warmup.py) as it starts, not when the first visitor's
-script run ends. Each visitor's script run executes this file as __main__, which draws the page.
+script run ends, and the pages it serves say where the server is (dashboard/base_url.py).
+Each visitor's script run executes this file as __main__, which draws the page.
 """
 
 import sys
@@ -56,5 +57,10 @@ def main() -> None:
 
 if __name__ == "__main__":  # a script run (Streamlit runs the script as __main__)
     main()
-else:  # imported by `streamlit run` (or uvicorn), which serves this app and its warm-up
-    app = st.App(__file__, lifespan=warmup.lifespan)
+else:  # imported by `streamlit run` (or uvicorn), which serves this app, its warm-up and the
+    # pages' hint of where the server is (dashboard/base_url.py)
+    from starlette.middleware import Middleware
+
+    from dashboard import base_url
+    app = st.App(__file__, lifespan=warmup.lifespan,
+                 middleware=[Middleware(base_url.BaseUrlMiddleware)])

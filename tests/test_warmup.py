@@ -149,16 +149,18 @@ def test_the_server_starts_the_warm_up_as_it_starts(monkeypatch):
 
 
 def test_streamlit_run_serves_the_app_with_the_warm_up():
-    """`streamlit run dashboard/app.py` finds the ASGI app (as its CLI does) and imports it;
-    imported (not run as a script), app.py draws nothing."""
+    """`streamlit run dashboard/app.py` finds the ASGI app (as its CLI does) and imports it,
+    with the warm-up and the base URL hint (dashboard/base_url.py); imported (not run as a
+    script), app.py draws nothing."""
     import subprocess
     from streamlit.web.server.app_discovery import discover_asgi_app
     found = discover_asgi_app(DASHBOARD / "app.py")
     assert found.is_asgi_app and found.import_string == "app:app"
     out = subprocess.run(
         [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import app; "
-         "from dashboard import warmup; "
-         "print(type(app.app).__name__, app.app._user_lifespan is warmup.lifespan)",
+         "from dashboard import base_url, warmup; "
+         "print(type(app.app).__name__, app.app._user_lifespan is warmup.lifespan, "
+         "[m.cls for m in app.app._user_middleware] == [base_url.BaseUrlMiddleware])",
          str(DASHBOARD)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["App", "True"]
+    assert out.stdout.split() == ["App", "True", "True"]
