@@ -13,8 +13,10 @@ at its end) is not a step: it is cancelled at once, not counted, and the directi
 A page load is timed from the navigation until the same counter exists (the first script
 run has reached its end: before that, the script state "notRunning" is also what a page that
 has not started shows), the script is idle, no element is a skeleton and two frames have
-painted. "load" is the median of three loads in one browser context; "cold" the first of them
-(nothing cached in the browser yet).
+painted. "load" is the median of three loads in one browser context; "cold" the median of
+--colds first visits (default 3), each in a new browser context (nothing cached in the browser
+yet), the last of them the first of those three loads. One first visit alone varied by 0.1-0.3 s
+from run to run.
 
     python benchmarks/browser_latency.py                       # every page, own server
     python benchmarks/browser_latency.py --pages vae gan --steps 30 --slider "β (weight"
@@ -232,8 +234,23 @@ def redraw_rate(pg) -> tuple[float, bool]:
     return (len(steps) - 1) / ((steps[-1][0] - steps[0][0]) / 1000), still
 
 
+def cold_load(browser, url: str) -> float:
+    """One first visit: a new browser context (nothing cached), load until drawn."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 950})
+    pg = ctx.new_page()
+    t0 = time.perf_counter()
+    pg.goto(url)
+    wait_drawn(pg)
+    seconds = time.perf_counter() - t0
+    ctx.close()
+    return seconds
+
+
 def measure_page(browser, base: str, url_path: str, steps: int, slider_label: str | None,
-                 query: str, during_training: bool = False, react: bool = False) -> dict:
+                 query: str, during_training: bool = False, react: bool = False,
+                 colds: int = 1) -> dict:
+    url = f"{base}/{url_path}" + (f"?{query}" if query else "")
+    cold = [cold_load(browser, url) for _ in range(colds - 1)]
     ctx = browser.new_context(viewport={"width": 1400, "height": 950})
     if react:
         ctx.add_init_script(REACT_HOOK)
@@ -241,11 +258,13 @@ def measure_page(browser, base: str, url_path: str, steps: int, slider_label: st
     loads = []
     for _ in range(3):
         t0 = time.perf_counter()
-        pg.goto(f"{base}/{url_path}" + (f"?{query}" if query else ""))
+        pg.goto(url)
         wait_drawn(pg)
         loads.append(time.perf_counter() - t0)
         wait_idle(pg)
-    base_out = {"page": url_path or "/", "load": statistics.median(loads), "cold": loads[0]}
+    cold.append(loads[0])
+    base_out = {"page": url_path or "/", "load": statistics.median(loads),
+                "cold": statistics.median(cold), "colds": cold}
     sliders = pg.locator("[data-testid=stSlider]")
     if slider_label:
         sliders = sliders.filter(has_text=slider_label)
@@ -324,6 +343,9 @@ def main() -> None:
                          "trains (then cancel it); report the live view's redraws per second")
     ap.add_argument("--react", action="store_true",
                     help="also count React commits and components rendered per step")
+    ap.add_argument("--colds", type=int, default=3,
+                    help="first visits per page, each in a new browser context; "
+                         "'cold s' is their median")
     ap.add_argument("--no-baseline", action="store_true",
                     help="do not time benchmarks/bare_app.py first")
     args = ap.parse_args()
@@ -348,7 +370,7 @@ def main() -> None:
                 bare = start_server(bare_port, None, ROOT / "benchmarks" / "bare_app.py")
                 try:
                     r = measure_page(browser, f"http://127.0.0.1:{bare_port}", "", args.steps,
-                                     "Noise", "", react=args.react)
+                                     "Noise", "", react=args.react, colds=args.colds)
                 finally:
                     bare.terminate()
                 base_p50 = statistics.median(r["steps"])
@@ -358,7 +380,7 @@ def main() -> None:
             for path in pages:
                 r = measure_page(browser, base, path, args.steps,
                                  args.slider or PAGE_SLIDERS.get(path), args.query,
-                                 args.during_training, args.react)
+                                 args.during_training, args.react, args.colds)
                 st = r["steps"]
                 p50 = f"{statistics.median(st):7.0f}" if st else "      -"
                 p95 = f"{pct(st, 0.95):7.0f}" if st else "      -"
