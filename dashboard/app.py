@@ -4,7 +4,9 @@
 
 `streamlit run` finds the ASGI app `app` below and serves it (Streamlit's st.App): the server
 then starts the warm-up (dashboard/warmup.py) as it starts, not when the first visitor's
-script run ends, and the pages it serves say where the server is (dashboard/base_url.py).
+script run ends, the pages it serves say where the server is (dashboard/base_url.py), and each
+script run's messages reach the browser together as soon as the run ends
+(dashboard/transport.py).
 Each visitor's script run executes this file as __main__, which draws the page.
 """
 
@@ -58,9 +60,12 @@ def main() -> None:
 if __name__ == "__main__":  # a script run (Streamlit runs the script as __main__)
     main()
 else:  # imported by `streamlit run` (or uvicorn), which serves this app, its warm-up and the
-    # pages' hint of where the server is (dashboard/base_url.py)
+    # pages' hint of where the server is (dashboard/base_url.py), and sends each script run's
+    # messages in one burst as the run ends (dashboard/transport.py)
     from starlette.middleware import Middleware
 
-    from dashboard import base_url
+    from dashboard import base_url, transport
+    transport.enable_nodelay()
     app = st.App(__file__, lifespan=warmup.lifespan,
-                 middleware=[Middleware(base_url.BaseUrlMiddleware)])
+                 middleware=[Middleware(base_url.BaseUrlMiddleware),
+                             Middleware(transport.BurstMiddleware)])

@@ -150,7 +150,8 @@ def test_the_server_starts_the_warm_up_as_it_starts(monkeypatch):
 
 def test_streamlit_run_serves_the_app_with_the_warm_up():
     """`streamlit run dashboard/app.py` finds the ASGI app (as its CLI does) and imports it,
-    with the warm-up and the base URL hint (dashboard/base_url.py); imported (not run as a
+    with the warm-up, the base URL hint (dashboard/base_url.py) and the burst middleware with
+    TCP_NODELAY (dashboard/transport.py); imported (not run as a
     script), app.py draws nothing."""
     import subprocess
     from streamlit.web.server.app_discovery import discover_asgi_app
@@ -158,9 +159,12 @@ def test_streamlit_run_serves_the_app_with_the_warm_up():
     assert found.is_asgi_app and found.import_string == "app:app"
     out = subprocess.run(
         [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import app; "
-         "from dashboard import base_url, warmup; "
+         "from dashboard import base_url, transport, warmup; "
+         "from asyncio import base_events; "
          "print(type(app.app).__name__, app.app._user_lifespan is warmup.lifespan, "
-         "[m.cls for m in app.app._user_middleware] == [base_url.BaseUrlMiddleware])",
+         "[m.cls for m in app.app._user_middleware] == "
+         "[base_url.BaseUrlMiddleware, transport.BurstMiddleware], "
+         "base_events._set_nodelay is transport._set_nodelay)",
          str(DASHBOARD)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["App", "True", "True"]
+    assert out.stdout.split() == ["App", "True", "True", "True"]
