@@ -28,7 +28,10 @@ messages together: from the run's start it holds them, and sends them all when t
 (its ``script_finished``) or, for a long run, HOLD_S after the first one held. Messages outside
 a run go out at once.
 
-Together, on this machine: that step's round trip over the protocol 48 -> 21-23 ms (p50), and
+Together, on this machine: a slider move's round trip over the protocol, p50 per page
+(`python benchmarks/server_cost.py --cache DIR`, idle server, 3 x 30 moves, with
+LATENT_LAB_TRANSPORT=0 / without): 48-51 -> 15-31 ms on every page, the server's CPU per move
+unchanged (home 9-10 ms, latent space 16-21, latent variable models 32-36); and
 slider -> repaint in Chromium, two servers side by side (one with LATENT_LAB_TRANSPORT=0),
 4 x 12 steps a page, p50 ms: latent variable models 163 -> 152, home 129 -> 127, autoencoder
 152 -> 137, GAN 162 -> 140, VAE 118 -> 117, latent distribution 138 -> 130, latent space
