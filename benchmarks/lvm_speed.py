@@ -69,12 +69,10 @@ def page(cfg: LVMConfig, x0: float, z0: tuple) -> None:
     q = views.fit(cfg, x0)
     views.joint_figure(cfg, view, None)
     if cfg.latent_dim == 1:
-        views.bayes_figure_1d(cfg, view)
-        views.q_figure_1d(cfg, view, q)
+        views.bayes_figure_1d(cfg, view, q)
     else:
-        views.bayes_figure_2d(cfg, view, None)
-        views.q_figure_2d(cfg, view, q)
-    views.elbo_figure(q)
+        views.bayes_figure_2d(cfg, view, None, q)
+    views.elbo_bars_html(q)
     views.at_z0(cfg, view)
 
 

@@ -412,7 +412,23 @@ PAGE_CSS = (
     # by 180 px) is scaled down to fit instead of cut off at the column's edge
     ".vega-embed{max-width:100%}"
     ".vega-embed>canvas,.vega-embed>svg{max-width:100%;height:auto!important}"
-    "[data-testid=stHtml] img{max-width:100%;height:auto}")
+    "[data-testid=stHtml] img{max-width:100%;height:auto}"
+    # bars on an axis, in HTML (views_lvm.elbo_bars_html): a label column, then the tracks
+    ".ll-bars{max-width:36rem;margin:.25rem 0 1.25rem;font-size:.8rem}"
+    ".ll-bar-row{display:flex;align-items:center;gap:.75rem;margin:.35rem 0}"
+    ".ll-bar-label{flex:0 0 6rem;text-align:right;opacity:.8}"
+    ".ll-bar-track{position:relative;flex:1;height:1.5rem}"
+    ".ll-bar{position:absolute;top:0;bottom:0}"
+    ".ll-bar-axis{position:relative;margin-left:6.75rem;height:1.3rem;"
+    "border-top:1px solid rgba(27,31,36,.45)}"
+    ".ll-tick{position:absolute;top:.2rem;transform:translateX(-50%);white-space:nowrap;"
+    "opacity:.75}"
+    ".ll-tick::before{content:'';position:absolute;left:50%;top:-.2rem;height:.25rem;"
+    "border-left:1px solid rgba(27,31,36,.45)}"
+    ".ll-bar-unit{margin-left:6.75rem;text-align:center;opacity:.75}"
+    ".ll-bar-legend{margin:.5rem 0 0 6.75rem;display:flex;flex-wrap:wrap;gap:.25rem 1rem}"
+    ".ll-bar-legend i{display:inline-block;width:.75rem;height:.75rem;margin-right:.35rem;"
+    "vertical-align:-.05rem}")
 
 
 def metric_row(items: list[tuple[str, Any, str | None]]) -> None:

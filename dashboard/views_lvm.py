@@ -10,6 +10,7 @@ dicts, with everything that follows the x₀ and z₀ sliders in named datasets 
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass
 
@@ -609,7 +610,7 @@ def _curves_figure(z: np.ndarray, curves: dict[str, tuple[np.ndarray, str, list[
                  "color": {"field": "curve", "type": "nominal", "title": None,
                            "scale": {"domain": keys,
                                      "range": [c for _, c, _ in curves.values()]},
-                           "legend": {"orient": "top", "columns": 2, "labelExpr": label_expr,
+                           "legend": {"orient": "top", "columns": 3, "labelExpr": label_expr,
                                       "symbolStrokeWidth": 3}},
                  "strokeDash": {"field": "curve", "type": "nominal", "legend": None,
                                 "scale": {"domain": keys,
@@ -623,9 +624,13 @@ def _curves_figure(z: np.ndarray, curves: dict[str, tuple[np.ndarray, str, list[
     return Figure({"width": w, "height": h, "data": data, "layer": layers}, d.sets)
 
 
-def bayes_figure_1d(config: LVMConfig, view: View) -> Figure:
+def bayes_figure_1d(config: LVMConfig, view: View, q: QFit) -> Figure:
     """Bayes' rule at x0 along z: p(x0|z), p(z), p(x0) (a constant) and p(z|x0) = their
-    product over p(x0), with z0 marked."""
+    product over p(x0), with z0 marked, and the fitted q(z|x0) drawn over the exact
+    posterior. q has no chart of its own: each chart on the page costs the browser a share of
+    every x0 step. With q in a chart beside Vega ELBO bars, x0 step p50 123 ms; with q here
+    and the bars in HTML (elbo_bars_html), 116 ms (two servers side by side, 8 x 10 steps
+    each); benchmarks/browser_latency.py, 116-130 ms before, 103-104 after."""
     (lo, hi), = posterior_box(config, view)
     axis = view.grid.axes[0]
     sl = _thin(_cells(axis, lo, hi))
@@ -634,20 +639,10 @@ def bayes_figure_1d(config: LVMConfig, view: View) -> Figure:
               "prior p(z)": (np.exp(view.log_prior[sl]), PRIOR_C, [1, 0]),
               "evidence p(x₀)": (np.full(len(z), math.exp(view.log_evidence_x0)), EVID_C,
                                  [6, 4]),
-              "posterior p(z|x₀)": (post, POST_C, [1, 0])}
+              "posterior p(z|x₀)": (post, POST_C, [1, 0]),
+              "approximation q(z|x₀)": (q_density(view, q)[sl], Q_C, [7, 4])}
     return _curves_figure(z, curves, post, 0.18, _width(680, 900), charts.height(260),
                           float(view.z0[0]))
-
-
-def q_figure_1d(config: LVMConfig, view: View, q: QFit) -> Figure:
-    """q(z|x0), a (truncated) Gaussian, over the exact posterior p(z|x0)."""
-    (lo, hi), = posterior_box(config, view)
-    axis = view.grid.axes[0]
-    sl = _thin(_cells(axis, lo, hi))
-    z, post = axis[sl], np.exp(view.log_posterior_x0[sl])
-    curves = {"exact p(z|x₀)": (post, POST_C, [1, 0]),
-              "q(z|x₀)": (q_density(view, q)[sl], Q_C, [7, 4])}
-    return _curves_figure(z, curves, post, 0.25, _width(420, 560), charts.height(230))
 
 
 def q_density(view: View, q: QFit) -> np.ndarray:
@@ -689,8 +684,10 @@ def _map(d: _Data, name: str, log_map: np.ndarray, view: View, box, title: str, 
             "layer": [img, *[f(d, e1, e2) for f in extra], cross]}
 
 
-def bayes_figure_2d(config: LVMConfig, view: View, samples: pd.DataFrame | None) -> Figure:
-    """p(x0|z), p(z) and p(z|x0) as maps over the z plane, side by side."""
+def bayes_figure_2d(config: LVMConfig, view: View, samples: pd.DataFrame | None,
+                    q: QFit) -> Figure:
+    """p(x0|z), p(z) and p(z|x0) as maps over the z plane, side by side; on the posterior's
+    map, the fitted q(z|x0) as its 1 and 2 standard-deviation ellipses and its mean."""
     box = posterior_box(config, view)
     # three in a row must fit the main column (940 px beside the sidebar at a 1,400 px window;
     # 890 px in presenter mode, whose larger axes and titles take ~340 px of the row)
@@ -700,19 +697,6 @@ def bayes_figure_2d(config: LVMConfig, view: View, samples: pd.DataFrame | None)
     def dots(d, e1, e2):  # samples inside the plotted box (outside ones would widen it)
         keep = _in_box(samples["z"], samples["z₂"], e1, e2)
         return _points(d.use("samples", a=samples["z"][keep], b=samples["z₂"][keep]), 10, 0.7)
-
-    return Figure({"hconcat": [
-        _map(d, "lik", view.log_likelihood_x0, view, box, "likelihood p(x₀|z)", w),
-        _map(d, "prior", view.log_prior, view, box, "prior p(z)", w,
-             [dots] if samples is not None else []),
-        _map(d, "post", view.log_posterior_x0, view, box, "posterior p(z|x₀)", w)],
-        "spacing": _px(14), "resolve": {"scale": {"x": "independent", "y": "independent"}}},
-        d.sets)
-
-
-def q_figure_2d(config: LVMConfig, view: View, q: QFit) -> Figure:
-    """The exact posterior map with q's 1 and 2 standard-deviation ellipses and its mean."""
-    d = _Data()
 
     def ellipses(d, e1, e2):  # clipped to the map by the mark, but never widening it
         t = np.linspace(0, 2 * np.pi, 73)
@@ -737,49 +721,91 @@ def q_figure_2d(config: LVMConfig, view: View, q: QFit) -> Figure:
                          "opacity": 1, "clip": True},
                 "encoding": {"x": _num("a"), "y": _num("b")}}
 
-    spec = _map(d, "post", view.log_posterior_x0, view, posterior_box(config, view),
-                "exact p(z|x₀) and q(z|x₀)", _px(300), [ellipses, centre])
-    return Figure(spec, d.sets)
+    return Figure({"hconcat": [
+        _map(d, "lik", view.log_likelihood_x0, view, box, "likelihood p(x₀|z)", w),
+        _map(d, "prior", view.log_prior, view, box, "prior p(z)", w,
+             [dots] if samples is not None else []),
+        _map(d, "post", view.log_posterior_x0, view, box, "posterior p(z|x₀), q in white", w,
+             [ellipses, centre])],
+        "spacing": _px(14), "resolve": {"scale": {"x": "independent", "y": "independent"}}},
+        d.sets)
 
 
-def elbo_figure(q: QFit) -> Figure:
-    """log p(x0) = ELBO + KL(q || p(z|x0)) as bars on a nats axis: the ELBO's bar plus the gap
+ELBO_PARTS = (("log p(x₀)", EVID_C, "The log evidence, exact."),
+              ("ELBO", PRIOR_C, "The evidence lower bound of q(z|x₀)."),
+              ("gap KL(q‖p(z|x₀))", POST_C, "log p(x₀) − ELBO: how far q is from the exact "
+                                            "posterior."))
+
+
+def nice_ticks(lo: float, hi: float, least: int = 4) -> np.ndarray:
+    """Round values from lo to hi, a step of 1, 2 or 5 times a power of 10: the largest such
+    step that gives at least `least` of them."""
+    span = hi - lo
+    if not span > 0 or not math.isfinite(span):
+        return np.array([lo])
+    e = math.floor(math.log10(span))
+    steps = sorted(m * 10.0 ** k for k in (e - 2, e - 1, e) for m in (1, 2, 5))
+
+    def count(step: float) -> int:
+        return math.floor(hi / step + 1e-9) - math.ceil(lo / step - 1e-9) + 1
+
+    step = max((s for s in steps if count(s) >= least), default=steps[0])
+    first = math.ceil(lo / step - 1e-9)
+    return np.arange(first, first + count(step)) * step
+
+
+def elbo_bars_html(q: QFit) -> str:
+    """log p(x0) = ELBO + KL(q || p(z|x0)) as two bars on a nats axis, in HTML (a chart would
+    cost the browser more on every x0 step than the whole bar): the ELBO's bar plus the gap
     reaches exactly as far as log p(x0)'s. Bars start at the axis's left end (log densities
-    have no natural zero), which lies below the ELBO by at least one nat."""
+    have no natural zero), which lies below the ELBO by at least one nat; each part's exact
+    value is its tooltip."""
     lo = math.floor(q.elbo - max(1.0, 1.5 * q.gap))
-    names = ["log p(x₀)", "ELBO", "gap KL(q‖p(z|x₀))"]
-    d = _Data()
-    data = d.use("bars", row=["log p(x₀)", "ELBO + gap", "ELBO + gap"], part=names,
-                 start=[lo, lo, q.elbo], end=[q.log_evidence, q.elbo, q.log_evidence])
-    return Figure({
-        "width": _width(360, 480), "height": {"step": _px(34)}, "data": data,
-        "mark": {"type": "bar", "height": {"band": 0.72}, "clip": True},
-        "encoding": {
-            "x": _num("start", title="nats", scale=_scale()), "x2": {"field": "end"},
-            "y": {"field": "row", "type": "nominal", "title": None,
-                  "sort": ["log p(x₀)", "ELBO + gap"]},
-            "color": {"field": "part", "type": "nominal", "title": None,
-                      "scale": {"domain": names, "range": [EVID_C, PRIOR_C, POST_C]},
-                      "legend": {"orient": "bottom"}},
-            "tooltip": [{"field": "part", "type": "nominal"},
-                        {"field": "end", "type": "quantitative", "title": "up to",
-                         "format": ".4f"}]}}, d.sets)
+    hi = q.log_evidence
+    span = hi - lo
+
+    def pct(v: float) -> float:
+        return 100.0 * (v - lo) / span
+
+    def bar(start: float, end: float, part: int, value: float) -> str:
+        name, colour, help_ = ELBO_PARTS[part]
+        tip = html_attr(f"{name} = {value:.4f}".replace("-", "−") + f". {help_}")
+        return (f"<div class='ll-bar' title='{tip}' style='left:{pct(start):.3f}%;"
+                f"width:{pct(end) - pct(start):.3f}%;background:{colour}'></div>")
+
+    rows = [("log p(x₀)", bar(lo, hi, 0, q.log_evidence)),
+            ("ELBO + gap", bar(lo, q.elbo, 1, q.elbo) + bar(q.elbo, hi, 2, q.gap))]
+    values = nice_ticks(lo, hi)
+    digits = max(0, -math.floor(math.log10(values[1] - values[0]) + 1e-9)) \
+        if len(values) > 1 else 0
+    ticks = "".join(f"<span class='ll-tick' style='left:{pct(t):.3f}%'>"
+                    f"{fmt_tick(t, digits)}</span>" for t in values)
+    legend = "".join(f"<span><i style='background:{c}'></i>{n}</span>" for n, c, _ in ELBO_PARTS)
+    label = html_attr(f"log p(x₀) = {q.log_evidence:.4f} equals ELBO = {q.elbo:.4f} plus the "
+                      f"gap {q.gap:.4f}")
+    return ("<div class='ll-bars' role='img' aria-label='" + label + "'>"
+            + "".join(f"<div class='ll-bar-row'><span class='ll-bar-label'>{name}</span>"
+                      f"<div class='ll-bar-track'>{bars}</div></div>" for name, bars in rows)
+            + f"<div class='ll-bar-axis'>{ticks}</div><div class='ll-bar-unit'>nats</div>"
+            + f"<div class='ll-bar-legend'>{legend}</div></div>")
 
 
-def q_and_elbo(q_fig: Figure, elbo_fig: Figure) -> Figure:
-    """q beside its ELBO bars (one above the other in presenter mode) as one chart: an x₀
-    step redraws both, and each chart element the browser rebuilds, with the columns around
-    it, costs it time."""
-    both = [q_fig.spec, elbo_fig.spec]
-    spec = {"vconcat" if state.presenter() else "hconcat": both, "spacing": _px(36),
-            "resolve": {"scale": {"color": "independent", "strokeDash": "independent"},
-                        "legend": {"color": "independent"}}}
-    return Figure(spec, {**q_fig.datasets, **elbo_fig.datasets})
+def fmt_tick(v: float, digits: int) -> str:
+    """An axis label with the step's decimals (−3.0, −2.8), a true minus sign."""
+    text = f"{v:.{digits}f}"
+    return "0" if float(text) == 0 else text.replace("-", "−")
+
+
+def html_attr(text: str) -> str:
+    return html.escape(text, quote=True)
 
 
 def q_text(q: QFit) -> str:
     """What the fitted q is, and why it falls short of the exact posterior when it does."""
-    return (f"q(z|x₀), with mean {vec(q.loc)} and standard deviation {vec(q.scale)}"
+    where = ("drawn dashed in black over the exact posterior in section 2" if len(q.loc) == 1
+             else "the white ellipses (1 and 2 standard deviations) and dot on the posterior's "
+                  "map in section 2")
+    return (f"q(z|x₀), {where}, with mean {vec(q.loc)} and standard deviation {vec(q.scale)}"
             + (" before truncation" if q.truncated else "")
             + ", is the Gaussian with the highest ELBO (ELBO ≤ log p(x₀), always; equal only "
               "when q can match the exact posterior: a linear decoder with a Gaussian prior in "

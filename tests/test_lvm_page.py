@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -19,8 +20,8 @@ from apptest_util import (errors, metric_list, metrics, open_page, other_value, 
 from dashboard import state
 from dashboard import views_lvm as views
 from dashboard.nav import DASHBOARD
-from models.lvm import (DECODERS, PRIOR_NAMES, LVMConfig, closed_form_evidence, compute_view,
-                        fit_q, make_lvm)
+from models.lvm import (DECODERS, PRIOR_NAMES, LVMConfig, QFit, closed_form_evidence,
+                        compute_view, fit_q, make_lvm)
 
 PAGE = "app_pages/lvm.py"
 DEFAULT_X0, DEFAULT_Z0 = views.X0.default, views.Z0.default
@@ -104,6 +105,11 @@ def vega(at) -> list:
     return at.get("vega_lite_chart")
 
 
+def bars(at) -> list[str]:
+    """The ELBO bars (views_lvm.elbo_bars_html) on the page."""
+    return [el.proto.body for el in at.get("html") if "class='ll-bars'" in el.proto.body]
+
+
 def dataset(chart, name: str) -> pa.Table:
     (d,) = [d for d in chart.proto.datasets if d.name == name]
     return pa.ipc.open_stream(d.data.data).read_all()
@@ -118,14 +124,23 @@ def test_page_at_its_defaults_shows_the_five_distributions_and_the_elbo():
     assert any("joint p(x, z)" in s for s in subheaders)
     assert any("Bayes' rule" in s for s in subheaders)
     assert any("ELBO" in s for s in subheaders)
-    assert len(vega(at)) == 3  # joint with marginals, Bayes' rule, q over p(z|x0) + ELBO bars
+    assert len(vega(at)) == 2  # joint with marginals; Bayes' rule with q over p(z|x0)
     joint = vega(at)[0]
     names = {d.name for d in joint.proto.datasets}
     assert {"joint", "prior", "posterior", "evidence", "likelihood", "x0", "z0"} <= names
     assert "samples" not in names
-    q_elbo = json.loads(vega(at)[2].proto.spec)
-    assert "hconcat" in q_elbo and {d.name for d in vega(at)[2].proto.datasets} >= {
-        "curves", "bars"}
+    bayes = json.loads(vega(at)[1].proto.spec)
+    legend = bayes["layer"][1]["encoding"]["color"]["legend"]["labelExpr"]
+    assert "approximation q(z|x₀)" in legend and "posterior p(z|x₀)" in legend
+    # q's curve, drawn over the posterior, is q_density on the plotted z cells
+    config, curves = page_config(), dataset(vega(at)[1], "curves")
+    view, q = compute_view(config, DEFAULT_X0, (DEFAULT_Z0,)), fit_q(config, DEFAULT_X0)
+    axis = view.grid.axes[0]
+    cells = np.searchsorted(axis, curves.column("z").to_numpy())
+    np.testing.assert_allclose(axis[cells], curves.column("z").to_numpy())
+    np.testing.assert_allclose(curves.column("c4").to_numpy(), views.q_density(view, q)[cells],
+                               rtol=1e-9)
+    assert len(bars(at)) == 1
     assert not at.warning
     assert_numbers_match(at, page_config(), DEFAULT_X0, (DEFAULT_Z0,))
 
@@ -133,9 +148,10 @@ def test_page_at_its_defaults_shows_the_five_distributions_and_the_elbo():
 def test_two_dimensional_latent():
     at = page({"dim": "2", "z0_2": "-0.5"})
     assert "z0_2" in seen_params(at) and "c" in seen_params(at)
-    assert len(vega(at)) == 3
+    assert len(vega(at)) == 2
     bayes = vega(at)[1]
-    assert {d.name for d in bayes.proto.datasets} >= {"lik", "prior", "post"}  # three maps
+    # three maps, q's ellipses and mean on the posterior's
+    assert {d.name for d in bayes.proto.datasets} >= {"lik", "prior", "post", "q", "q_loc"}
     config = page_config(latent_dim=2, mix_locs=((-1.5, 1.0), (1.5, -1.0)))
     assert_numbers_match(at, config, DEFAULT_X0, (DEFAULT_Z0, -0.5))
 
@@ -246,8 +262,7 @@ def test_a_far_observation_is_flagged():
 
 def test_presenter_mode_runs():
     at = page({"presenter": "true", "dim": "2"})
-    assert len(vega(at)) == 3
-    assert "vconcat" in json.loads(vega(at)[2].proto.spec)  # q above its ELBO bars
+    assert len(vega(at)) == 2 and len(bars(at)) == 1
 
 
 def test_vae_link_only_when_the_vae_page_exists():
@@ -506,3 +521,44 @@ def test_simplified_curves_stay_within_a_fraction_of_a_pixel(sigma):
         assert err.max() <= views.PX_TOL + 1e-9
     assert list(views._simplify(t[:2], [ys[0][:2]], w, h)) == [0, 1]
     assert list(views._simplify(t, [np.zeros_like(t)], w, h)) == [0, 400]
+
+
+BAR = re.compile(r"<div class='ll-bar' title='([^']*)' style='left:([\d.]+)%;width:([\d.]+)%")
+TICK = re.compile(r"<span class='ll-tick' style='left:([\d.]+)%'>([^<]+)</span>")
+
+
+@pytest.mark.parametrize("elbo, evidence", [(-1.9923, -1.9721), (-2.5, -2.5), (-812.3, -802.1),
+                                            (3.2, 4.0)])
+def test_elbo_bars_add_up_to_the_evidence(elbo, evidence):
+    """The ELBO's bar plus the gap's ends exactly where log p(x0)'s does, on an axis whose
+    ticks sit where their values say."""
+    q = QFit(loc=np.zeros(1), scale=np.ones(1), elbo=elbo, log_evidence=evidence,
+             gap=evidence - elbo, expected_log_likelihood=elbo, kl_prior=0.0, steps=0,
+             truncated=False)
+    body = views.elbo_bars_html(q)
+    (ev_tip, ev_left, ev_w), (el_tip, el_left, el_w), (gap_tip, gap_left, gap_w) = [
+        (tip, float(left), float(w)) for tip, left, w in BAR.findall(body)]
+    assert ev_left == 0 and ev_w == pytest.approx(100)
+    assert el_left == 0 and gap_left == pytest.approx(el_w, abs=2e-3)
+    assert el_w + gap_w == pytest.approx(100, abs=2e-3)
+    lo = math.floor(elbo - max(1.0, 1.5 * (evidence - elbo)))
+    assert el_w == pytest.approx(100 * (elbo - lo) / (evidence - lo), abs=1e-3)
+    assert f"{elbo:.4f}".replace("-", "−") in el_tip and f"{evidence - elbo:.4f}" in gap_tip
+    assert f"{evidence:.4f}".replace("-", "−") in ev_tip
+    ticks = [(float(left), float(text.replace("−", "-"))) for left, text in TICK.findall(body)]
+    assert len(ticks) >= 3
+    for left, value in ticks:
+        assert 0 <= left <= 100
+        assert left == pytest.approx(100 * (value - lo) / (evidence - lo), abs=1e-3)
+
+
+@pytest.mark.parametrize("lo, hi", [(-3, -1.97), (-812, -802.1), (0, 1), (-1e-3, 2e-3)])
+def test_nice_ticks_are_round_and_cover_the_range(lo, hi):
+    ticks = views.nice_ticks(lo, hi)
+    assert 3 <= len(ticks) <= 11
+    assert ticks[0] >= lo - 1e-12 and ticks[-1] <= hi + 1e-12
+    step = ticks[1] - ticks[0]
+    np.testing.assert_allclose(np.diff(ticks), step)
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    assert min(abs(mantissa - m) for m in (1, 2, 5)) < 1e-9
+    assert ticks[0] - step < lo  # no round value below the first tick is left out

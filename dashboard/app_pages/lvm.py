@@ -56,21 +56,17 @@ def explore(config, slots: dict, samples_shown: tuple[bool, int, int]) -> None:
     with slots["joint"]:
         views.show(views.joint_figure(config, view, samples), "lvm_joint")
     with slots["bayes"]:
-        views.show(views.bayes_figure_1d(config, view) if config.latent_dim == 1
-                   else views.bayes_figure_2d(config, view, samples), "lvm_bayes")
+        views.show(views.bayes_figure_1d(config, view, q) if config.latent_dim == 1
+                   else views.bayes_figure_2d(config, view, samples, q), "lvm_bayes")
         note = views.bayes_note(view)
         st.html((panels.text_html(note, note=True) if note else "")
                 + views.bayes_numbers(config, view))
-    with slots["q"]:  # the numbers, q beside its ELBO bars, and what q is
-        panels.metric_row([
+    with slots["q"]:  # the numbers, the ELBO bars and what q is, as one element
+        st.html(panels.metric_html([
             ("log p(x₀)", f"{q.log_evidence:.4f}", "The log evidence, exact."),
             ("ELBO", f"{q.elbo:.4f}", "E_q[log p(x₀, z)] − E_q[log q(z|x₀)]"),
             ("gap", f"{q.gap:.4f}", "KL(q(z|x₀) ‖ p(z|x₀)) = log p(x₀) − ELBO")])
-        views.show(views.q_and_elbo(views.q_figure_1d(config, view, q)
-                                    if config.latent_dim == 1
-                                    else views.q_figure_2d(config, view, q),
-                                    views.elbo_figure(q)), "lvm_q")
-        st.html(panels.text_html(views.q_text(q)))
+            + views.elbo_bars_html(q) + panels.text_html(views.q_text(q)))
         state.bench_mark()  # the end of this fragment's rerun, for the browser benchmark
 
 

@@ -26,7 +26,13 @@ def changed(pg, before: tuple[str, str], timeout: float = 30.0) -> tuple[str, st
         pg.wait_for_timeout(200)
 
 
-CHARTS = 3  # the joint with its marginals, Bayes' rule, q beside its ELBO bars
+CHARTS = 2  # the joint with its marginals, Bayes' rule with q over the exact posterior
+
+
+def bar_edges(pg) -> list[tuple[float, float]]:
+    """The drawn ELBO bars (log p(x₀), ELBO, gap) as (left, right) pixels."""
+    return [(b["x"], b["x"] + b["width"]) for b in
+            (el.bounding_box() for el in pg.locator(".ll-bars .ll-bar").all())]
 
 
 def charts_drawn(pg) -> int:
@@ -59,6 +65,10 @@ def test_moving_x0_updates_the_numbers_and_the_url(server, page):
     assert float(query["x0"][0]) == moved, page.url
     assert page.locator("[data-testid=stException]").count() == 0
     assert charts_drawn(page) == CHARTS
+    # the ELBO's bar and the gap's, end to end, reach exactly as far as log p(x₀)'s
+    (ev_lo, ev_hi), (elbo_lo, elbo_hi), (gap_lo, gap_hi) = bar_edges(page)
+    assert ev_hi - ev_lo > 100 and elbo_lo == ev_lo
+    assert abs(gap_lo - elbo_hi) < 0.5 and abs(gap_hi - ev_hi) < 0.5
     screenshot(page, "lvm-x0-moved")
 
 
