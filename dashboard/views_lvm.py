@@ -769,7 +769,7 @@ def elbo_bars_html(q: QFit) -> str:
 
     def bar(start: float, end: float, part: int, value: float) -> str:
         name, colour, help_ = ELBO_PARTS[part]
-        tip = html_attr(f"{name} = {value:.4f}".replace("-", "−") + f". {help_}")
+        tip = html.escape(f"{name} = {value:.4f}".replace("-", "−") + f". {help_}")
         return (f"<div class='ll-bar' title='{tip}' style='left:{pct(start):.3f}%;"
                 f"width:{pct(end) - pct(start):.3f}%;background:{colour}'></div>")
 
@@ -781,7 +781,7 @@ def elbo_bars_html(q: QFit) -> str:
     ticks = "".join(f"<span class='ll-tick' style='left:{pct(t):.3f}%'>"
                     f"{fmt_tick(t, digits)}</span>" for t in values)
     legend = "".join(f"<span><i style='background:{c}'></i>{n}</span>" for n, c, _ in ELBO_PARTS)
-    label = html_attr(f"log p(x₀) = {q.log_evidence:.4f} equals ELBO = {q.elbo:.4f} plus the "
+    label = html.escape(f"log p(x₀) = {q.log_evidence:.4f} equals ELBO = {q.elbo:.4f} plus the "
                       f"gap {q.gap:.4f}")
     return ("<div class='ll-bars' role='img' aria-label='" + label + "'>"
             + "".join(f"<div class='ll-bar-row'><span class='ll-bar-label'>{name}</span>"
@@ -794,10 +794,6 @@ def fmt_tick(v: float, digits: int) -> str:
     """An axis label with the step's decimals (−3.0, −2.8), a true minus sign."""
     text = f"{v:.{digits}f}"
     return "0" if float(text) == 0 else text.replace("-", "−")
-
-
-def html_attr(text: str) -> str:
-    return html.escape(text, quote=True)
 
 
 def q_text(q: QFit) -> str:
